@@ -1,0 +1,533 @@
+//! x86-64 AVX2 + FMA + F16C kernels.
+//!
+//! Quantized dots: one 32-value block fills one ymm register. Unsigned 4-bit
+//! weights multiply signed int8 activations with `vpmaddubsw` (u8 × i8 → pairs
+//! summed to i16, no saturation since 2·15·127 < 2¹⁵), then `vpmaddwd` with ones
+//! widens to eight i32 partial sums. Those stay as eight lanes: they are
+//! converted to f32 and FMA'd by the block scale into a vector accumulator, so
+//! the horizontal sum happens once per row.
+//!
+//! * Q4_1: `vpmaddubsw(q, a)` directly (q in 0..=15).
+//! * Q4_0: (q − 8)·a pairs = `vpmaddubsw(q, a) − vpmaddubsw(8, a)` in i16, exact.
+//! * Q8_0: signed × signed via the sign trick, `vpmaddubsw(|w|, a·sign(w))`.
+//!
+//! Scales: `d_w·d_a` is formed as a full 8-lane vector per block (see [`scale8`]).
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use super::{
+    check, q8_scale, BlockQ8, Isa, Kernels, Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES,
+    QK,
+};
+use core::arch::x86_64::*;
+
+/// Reachable only through `Isa::Avx2.kernels()`, which checks run-time support first.
+pub(super) static KERNELS: Kernels = Kernels {
+    isa: Isa::Avx2,
+    quantize_q8,
+    dot_q4_0,
+    dot_q4_1,
+    dot_q8_0,
+    dot_f32,
+    dot_f16_f32,
+    axpy_f32,
+    axpy_f16,
+    f32_to_f16,
+};
+
+// ---------------------------------------------------------------------------
+// Safe wrappers (the table entries). Each checks lengths, then enters the
+// `#[target_feature]` implementation. They are private and referenced only by
+// `KERNELS`, which `Isa::kernels` returns only when avx2+fma+f16c were detected.
+// ---------------------------------------------------------------------------
+
+fn quantize_q8(x: &[f32], out: &mut [BlockQ8]) {
+    check::quantize(x, out);
+    // SAFETY: avx2+fma+f16c detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { quantize_q8_avx2(x, out) }
+}
+
+fn dot_q4_0(w: &[u8], a: &[BlockQ8]) -> f32 {
+    check::quant_row(w, a, Q4_0_BLOCK_BYTES);
+    // SAFETY: avx2+fma+f16c detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { dot_q4_0_avx2(w, a) }
+}
+
+fn dot_q4_1(w: &[u8], a: &[BlockQ8]) -> f32 {
+    check::quant_row(w, a, Q4_1_BLOCK_BYTES);
+    // SAFETY: avx2+fma+f16c detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { dot_q4_1_avx2(w, a) }
+}
+
+fn dot_q8_0(w: &[u8], a: &[BlockQ8]) -> f32 {
+    check::quant_row(w, a, Q8_0_BLOCK_BYTES);
+    // SAFETY: avx2+fma+f16c detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { dot_q8_0_avx2(w, a) }
+}
+
+fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    check::same_len(a.len(), b.len());
+    // SAFETY: avx2+fma+f16c detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { dot_f32_avx2(a, b) }
+}
+
+fn dot_f16_f32(w: &[u8], x: &[f32]) -> f32 {
+    check::f16_len(w.len(), x.len());
+    // SAFETY: avx2+fma+f16c detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { dot_f16_f32_avx2(w, x) }
+}
+
+fn axpy_f32(y: &mut [f32], alpha: f32, x: &[f32]) {
+    check::same_len(y.len(), x.len());
+    // SAFETY: avx2+fma+f16c detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { axpy_f32_avx2(y, alpha, x) }
+}
+
+fn axpy_f16(y: &mut [f32], alpha: f32, x: &[u8]) {
+    check::f16_len(x.len(), y.len());
+    // SAFETY: avx2+fma+f16c detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { axpy_f16_avx2(y, alpha, x) }
+}
+
+fn f32_to_f16(x: &[f32], out: &mut [u8]) {
+    check::f16_len(out.len(), x.len());
+    // SAFETY: avx2+fma+f16c detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { f32_to_f16_avx2(x, out) }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+/// Horizontal sum of eight f32 lanes.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hsum_ps(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+/// Horizontal sum of eight i32 lanes.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hsum_epi32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01>(s));
+    _mm_cvtsi128_si32(s)
+}
+
+/// One little-endian f16 (`h.len() == 2`) to f32 with F16C (tails only).
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn f16_to_f32(h: &[u8]) -> f32 {
+    let bits = u16::from_le_bytes([h[0], h[1]]);
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+}
+
+/// `[f16(p[0..2]), f16(p[2..4]), 0, 0]` as f32.
+///
+/// # Safety
+/// `p` must point to 4 readable bytes.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+pub(super) unsafe fn load_f16x2(p: *const u8) -> __m128 {
+    // SAFETY: caller guarantees 4 readable bytes; read_unaligned has no alignment need.
+    let bits = unsafe { p.cast::<u32>().read_unaligned() };
+    _mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32))
+}
+
+/// `[d, s, 0, 0]` of an activation block.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) fn load_ds(b: &BlockQ8) -> __m128 {
+    // `d` and `s` are adjacent f32 fields of a #[repr(C)] struct.
+    // SAFETY: reads 8 bytes starting at `b.d`, i.e. exactly `b.d` and `b.s`, inside `*b`.
+    _mm_castsi128_ps(unsafe { _mm_loadl_epi64((b as *const BlockQ8).cast::<__m128i>()) })
+}
+
+/// `d_w · d_a` in all eight lanes, `d_w` being the f16 at `p`.
+///
+/// Converting an 8-lane broadcast (rather than one lane, then broadcasting) keeps
+/// every lane of the conversion demanded: converting a single lane lets LLVM load
+/// it with `vpinsrw` into an arbitrary live register, which chained the scale onto
+/// the accumulator's FMA latency and halved Q4_0 throughput.
+///
+/// # Safety
+/// `p` must point to 2 readable bytes.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+pub(super) unsafe fn scale8(p: *const u8, ab: &BlockQ8) -> __m256 {
+    // SAFETY: caller guarantees 2 readable bytes; read_unaligned has no alignment need.
+    let bits = unsafe { p.cast::<u16>().read_unaligned() };
+    _mm256_mul_ps(
+        _mm256_cvtph_ps(_mm_set1_epi16(bits as i16)),
+        _mm256_set1_ps(ab.d),
+    )
+}
+
+/// The 32 nibbles of a Q4 block as bytes 0..=15, in element order
+/// (low nibbles → elements 0..16, high nibbles → elements 16..32).
+///
+/// # Safety
+/// `p` must point to 16 readable bytes.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn load_nibbles(p: *const u8) -> __m256i {
+    // SAFETY: caller guarantees 16 readable bytes; loadu has no alignment need.
+    let qs = unsafe { _mm_loadu_si128(p.cast::<__m128i>()) };
+    // Broadcast to both 128-bit halves (folds into a plain `vbroadcasti128` load, no
+    // shuffle µop), then shift only the upper half right by 4.
+    let both = _mm256_srlv_epi64(
+        _mm256_broadcastsi128_si256(qs),
+        _mm256_setr_epi64x(0, 0, 4, 4),
+    );
+    _mm256_and_si256(both, _mm256_set1_epi8(0x0F))
+}
+
+/// The 32 int8 activations of a block.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) fn load_act(b: &BlockQ8) -> __m256i {
+    // SAFETY: `qs` is a 32-byte array inside `*b`; loadu has no alignment need.
+    unsafe { _mm256_loadu_si256(b.qs.as_ptr().cast::<__m256i>()) }
+}
+
+/// Eight i32 partial sums of u8 × i8 products (`u` ≤ 15 or |a| ≤ 127 keep i16 pairs exact).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn mul_sum_u8_i8(u: __m256i, a: __m256i) -> __m256 {
+    let p16 = _mm256_maddubs_epi16(u, a);
+    _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)))
+}
+
+/// Eight i32 partial sums (as f32) of signed × signed products via the sign trick.
+/// Requires `a` in -127..=127 (`w` may be any i8).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn mul_sum_i8_i8(w: __m256i, a: __m256i) -> __m256 {
+    mul_sum_u8_i8(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w))
+}
+
+// ---------------------------------------------------------------------------
+// Kernels
+// ---------------------------------------------------------------------------
+
+/// # Safety
+/// avx2+fma+f16c available; `x.len() == out.len() * 32`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_q8_avx2(x: &[f32], out: &mut [BlockQ8]) {
+    debug_assert_eq!(x.len(), out.len() * QK);
+    let sign = _mm256_set1_ps(-0.0);
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (i, ob) in out.iter_mut().enumerate() {
+        // SAFETY: block i covers x[32i .. 32i+32], in bounds by the length precondition.
+        let (v0, v1, v2, v3) = unsafe {
+            let p = x.as_ptr().add(i * QK);
+            (
+                _mm256_loadu_ps(p),
+                _mm256_loadu_ps(p.add(8)),
+                _mm256_loadu_ps(p.add(16)),
+                _mm256_loadu_ps(p.add(24)),
+            )
+        };
+        let m = _mm256_max_ps(
+            _mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+            _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)),
+        );
+        let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
+        let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        let m = _mm_max_ss(m, _mm_movehdup_ps(m));
+        let (d, id) = q8_scale(_mm_cvtss_f32(m));
+        let idv = _mm256_set1_ps(id);
+        // Default MXCSR rounding: nearest, ties to even.
+        let i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, idv));
+        let i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, idv));
+        let i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, idv));
+        let i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, idv));
+        let sum = hsum_epi32(_mm256_add_epi32(
+            _mm256_add_epi32(i0, i1),
+            _mm256_add_epi32(i2, i3),
+        ));
+        // packs interleave 128-bit lanes; the dword permutation restores element order.
+        let b = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        let b = _mm256_permutevar8x32_epi32(b, order);
+        // SAFETY: `qs` is a 32-byte array; storeu has no alignment need.
+        unsafe { _mm256_storeu_si256(ob.qs.as_mut_ptr().cast::<__m256i>(), b) };
+        ob.d = d;
+        ob.s = d * sum as f32;
+    }
+}
+
+/// One Q4_0 block: (eight partial sums as f32, 8 × d_w·d_a, 0).
+///
+/// # Safety
+/// `blk` must point to 18 readable bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn block_q4_0(blk: *const u8, ab: &BlockQ8) -> (__m256, __m256, __m128) {
+    // SAFETY: the block's 18 bytes are readable (caller).
+    let (sc, q) = unsafe { (scale8(blk, ab), load_nibbles(blk.add(2))) };
+    let a = load_act(ab);
+    // Σ(q − 8)·a per pair in i16: q·a pairs minus 8·a pairs; both sides and the
+    // difference stay within ±2·15·127, so no saturation.
+    let qa = _mm256_maddubs_epi16(q, a);
+    let a8 = _mm256_maddubs_epi16(_mm256_set1_epi8(8), a);
+    let p = _mm256_cvtepi32_ps(_mm256_madd_epi16(
+        _mm256_sub_epi16(qa, a8),
+        _mm256_set1_epi16(1),
+    ));
+    (p, sc, _mm_setzero_ps())
+}
+
+/// One Q4_1 block: (eight partial sums as f32, 8 × d_w·d_a, `[d_w·d_a, m_w·s_a, 0, 0]`).
+///
+/// # Safety
+/// `blk` must point to 20 readable bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn block_q4_1(blk: *const u8, ab: &BlockQ8) -> (__m256, __m256, __m128) {
+    // SAFETY: the block's 20 bytes are readable (caller).
+    let (dm, q) = unsafe { (load_f16x2(blk), load_nibbles(blk.add(4))) };
+    let sc = _mm_mul_ps(dm, load_ds(ab));
+    (
+        mul_sum_u8_i8(q, load_act(ab)),
+        _mm256_broadcastss_ps(sc),
+        sc,
+    )
+}
+
+/// One Q8_0 block: (eight partial sums as f32, 8 × d_w·d_a, 0).
+///
+/// # Safety
+/// `blk` must point to 34 readable bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn block_q8_0(blk: *const u8, ab: &BlockQ8) -> (__m256, __m256, __m128) {
+    // SAFETY: the block's 34 bytes are readable (caller).
+    let (sc, q) = unsafe {
+        (
+            scale8(blk, ab),
+            _mm256_loadu_si256(blk.add(2).cast::<__m256i>()),
+        )
+    };
+    (mul_sum_i8_i8(q, load_act(ab)), sc, _mm_setzero_ps())
+}
+
+/// Shared driver: two blocks per iteration into two accumulators.
+/// Returns (Σ lanes of Σ_b scale_b·p_b, Σ_b lane 1 of the side vectors).
+///
+/// # Safety
+/// avx2+fma+f16c available; `w.len() == a.len() * BYTES`; `block` reads at most BYTES bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn drive<const BYTES: usize>(
+    w: &[u8],
+    a: &[BlockQ8],
+    block: unsafe fn(*const u8, &BlockQ8) -> (__m256, __m256, __m128),
+) -> (f32, f32) {
+    debug_assert_eq!(w.len(), a.len() * BYTES);
+    let wp = w.as_ptr();
+    let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let mut side = _mm_setzero_ps();
+    let pairs = a.chunks_exact(2);
+    for (k, pair) in pairs.enumerate() {
+        let blk = wp.wrapping_add(2 * k * BYTES);
+        // SAFETY: blocks 2k and 2k+1 < a.len() lie inside w by the length precondition.
+        let ((p0, c0, s0), (p1, c1, s1)) =
+            unsafe { (block(blk, &pair[0]), block(blk.add(BYTES), &pair[1])) };
+        acc0 = _mm256_fmadd_ps(c0, p0, acc0);
+        acc1 = _mm256_fmadd_ps(c1, p1, acc1);
+        side = _mm_add_ps(side, _mm_add_ps(s0, s1));
+    }
+    if a.len() % 2 == 1 {
+        let i = a.len() - 1;
+        // SAFETY: block i < a.len() lies inside w by the length precondition.
+        let (p, c, s) = unsafe { block(wp.add(i * BYTES), &a[i]) };
+        acc0 = _mm256_fmadd_ps(c, p, acc0);
+        side = _mm_add_ps(side, s);
+    }
+    (
+        hsum_ps(_mm256_add_ps(acc0, acc1)),
+        _mm_cvtss_f32(_mm_movehdup_ps(side)),
+    )
+}
+
+/// # Safety
+/// avx2+fma+f16c available; `w.len() == a.len() * 18`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_q4_0_avx2(w: &[u8], a: &[BlockQ8]) -> f32 {
+    // SAFETY: forwarded preconditions; block_q4_0 reads 18 bytes.
+    unsafe { drive::<Q4_0_BLOCK_BYTES>(w, a, block_q4_0).0 }
+}
+
+/// # Safety
+/// avx2+fma+f16c available; `w.len() == a.len() * 20`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_q4_1_avx2(w: &[u8], a: &[BlockQ8]) -> f32 {
+    // SAFETY: forwarded preconditions; block_q4_1 reads 20 bytes.
+    let (dots, offsets) = unsafe { drive::<Q4_1_BLOCK_BYTES>(w, a, block_q4_1) };
+    dots + offsets
+}
+
+/// # Safety
+/// avx2+fma+f16c available; `w.len() == a.len() * 34`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_q8_0_avx2(w: &[u8], a: &[BlockQ8]) -> f32 {
+    // SAFETY: forwarded preconditions; block_q8_0 reads 34 bytes.
+    unsafe { drive::<Q8_0_BLOCK_BYTES>(w, a, block_q8_0).0 }
+}
+
+/// # Safety
+/// avx2+fma+f16c available; `a.len() == b.len()`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let n = a.len();
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        for (k, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: i + 8k + 8 <= i + 32 <= n.
+            let (x, y) = unsafe {
+                (
+                    _mm256_loadu_ps(pa.add(i + 8 * k)),
+                    _mm256_loadu_ps(pb.add(i + 8 * k)),
+                )
+            };
+            *acc = _mm256_fmadd_ps(x, y, *acc);
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n.
+        let (x, y) = unsafe { (_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))) };
+        acc[0] = _mm256_fmadd_ps(x, y, acc[0]);
+        i += 8;
+    }
+    let mut s = hsum_ps(_mm256_add_ps(
+        _mm256_add_ps(acc[0], acc[1]),
+        _mm256_add_ps(acc[2], acc[3]),
+    ));
+    for (x, y) in a[i..].iter().zip(&b[i..]) {
+        s += x * y;
+    }
+    s
+}
+
+/// # Safety
+/// avx2+fma+f16c available; `w.len() == 2 * x.len()`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_f16_f32_avx2(w: &[u8], x: &[f32]) -> f32 {
+    debug_assert_eq!(w.len(), 2 * x.len());
+    let n = x.len();
+    let (pw, px) = (w.as_ptr(), x.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        for (k, acc) in acc.iter_mut().enumerate() {
+            let j = i + 8 * k;
+            // SAFETY: j + 8 <= n, so x[j..j+8] and w[2j..2j+16] are in bounds.
+            let (h, v) = unsafe {
+                (
+                    _mm_loadu_si128(pw.add(2 * j).cast::<__m128i>()),
+                    _mm256_loadu_ps(px.add(j)),
+                )
+            };
+            *acc = _mm256_fmadd_ps(_mm256_cvtph_ps(h), v, *acc);
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n, so x[i..i+8] and w[2i..2i+16] are in bounds.
+        let (h, v) = unsafe {
+            (
+                _mm_loadu_si128(pw.add(2 * i).cast::<__m128i>()),
+                _mm256_loadu_ps(px.add(i)),
+            )
+        };
+        acc[0] = _mm256_fmadd_ps(_mm256_cvtph_ps(h), v, acc[0]);
+        i += 8;
+    }
+    let mut s = hsum_ps(_mm256_add_ps(
+        _mm256_add_ps(acc[0], acc[1]),
+        _mm256_add_ps(acc[2], acc[3]),
+    ));
+    for (h, v) in w[2 * i..].chunks_exact(2).zip(&x[i..]) {
+        s += f16_to_f32(h) * v;
+    }
+    s
+}
+
+/// # Safety
+/// avx2+fma+f16c available; `y.len() == x.len()`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn axpy_f32_avx2(y: &mut [f32], alpha: f32, x: &[f32]) {
+    debug_assert_eq!(y.len(), x.len());
+    let n = y.len();
+    let (py, px) = (y.as_mut_ptr(), x.as_ptr());
+    let av = _mm256_set1_ps(alpha);
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n for both slices; y and x cannot alias (&mut vs &).
+        unsafe {
+            let r = _mm256_fmadd_ps(av, _mm256_loadu_ps(px.add(i)), _mm256_loadu_ps(py.add(i)));
+            _mm256_storeu_ps(py.add(i), r);
+        }
+        i += 8;
+    }
+    for (yj, xj) in y[i..].iter_mut().zip(&x[i..]) {
+        *yj = alpha.mul_add(*xj, *yj);
+    }
+}
+
+/// # Safety
+/// avx2+fma+f16c available; `x.len() == 2 * y.len()`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn axpy_f16_avx2(y: &mut [f32], alpha: f32, x: &[u8]) {
+    debug_assert_eq!(x.len(), 2 * y.len());
+    let n = y.len();
+    let (py, px) = (y.as_mut_ptr(), x.as_ptr());
+    let av = _mm256_set1_ps(alpha);
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n, so y[i..i+8] and x[2i..2i+16] are in bounds.
+        unsafe {
+            let h = _mm256_cvtph_ps(_mm_loadu_si128(px.add(2 * i).cast::<__m128i>()));
+            _mm256_storeu_ps(
+                py.add(i),
+                _mm256_fmadd_ps(av, h, _mm256_loadu_ps(py.add(i))),
+            );
+        }
+        i += 8;
+    }
+    for (yj, h) in y[i..].iter_mut().zip(x[2 * i..].chunks_exact(2)) {
+        *yj = alpha.mul_add(f16_to_f32(h), *yj);
+    }
+}
+
+/// # Safety
+/// avx2+fma+f16c available; `out.len() == 2 * x.len()`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn f32_to_f16_avx2(x: &[f32], out: &mut [u8]) {
+    debug_assert_eq!(out.len(), 2 * x.len());
+    const RNE: i32 = _MM_FROUND_TO_NEAREST_INT; // imm bit 2 clear: use this mode, not MXCSR
+    let n = x.len();
+    let (px, po) = (x.as_ptr(), out.as_mut_ptr());
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n, so x[i..i+8] and out[2i..2i+16] are in bounds.
+        unsafe {
+            let h = _mm256_cvtps_ph::<RNE>(_mm256_loadu_ps(px.add(i)));
+            _mm_storeu_si128(po.add(2 * i).cast::<__m128i>(), h);
+        }
+        i += 8;
+    }
+    for (&v, o) in x[i..].iter().zip(out[2 * i..].chunks_exact_mut(2)) {
+        let bits = _mm_extract_epi16::<0>(_mm_cvtps_ph::<RNE>(_mm_set_ss(v))) as u16;
+        o.copy_from_slice(&bits.to_le_bytes());
+    }
+}

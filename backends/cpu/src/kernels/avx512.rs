@@ -1,0 +1,439 @@
+//! x86-64 AVX-512 (F/BW/VL) + VNNI kernels (with AVX2/FMA/F16C, which every
+//! AVX-512 CPU has).
+//!
+//! Quantized dots: one `vpdpbusd` replaces AVX2's `vpmaddubsw` + `vpmaddwd`
+//! pair (u8 × i8, four products summed straight into i32 lanes, no i16
+//! saturation hazard). A 32-value block is one ymm register. Eight i32 partial
+//! sums per block are converted to f32 and FMA'd by the block scale into vector
+//! accumulators; the horizontal sum happens once per row.
+//!
+//! * Q4_1: nibbles are unsigned, `dpbusd(q, a)` directly.
+//! * Q4_0: Σ(q − 8)·a = dpbusd(q, a) − dpbusd(8, a), exact in integers.
+//! * Q8_0: sign trick, dpbusd(|w|, a·sign(w)).
+//!
+//! The f32/f16 streaming kernels use zmm and masked loads/stores for tails.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use super::avx2::{load_act, load_ds, load_f16x2, load_nibbles, scale8};
+use super::{
+    check, q8_scale, BlockQ8, Isa, Kernels, Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES,
+    QK,
+};
+use core::arch::x86_64::*;
+
+/// Reachable only through `Isa::Avx512.kernels()`, which checks run-time support first.
+pub(super) static KERNELS: Kernels = Kernels {
+    isa: Isa::Avx512,
+    quantize_q8,
+    dot_q4_0,
+    dot_q4_1,
+    dot_q8_0,
+    dot_f32,
+    dot_f16_f32,
+    axpy_f32,
+    axpy_f16,
+    f32_to_f16,
+};
+
+// ---------------------------------------------------------------------------
+// Safe wrappers (the table entries). Private, referenced only by `KERNELS`,
+// which `Isa::kernels` returns only after detecting avx512f+bw+vl+vnni and
+// avx2+fma+f16c.
+// ---------------------------------------------------------------------------
+
+fn quantize_q8(x: &[f32], out: &mut [BlockQ8]) {
+    check::quantize(x, out);
+    // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { quantize_q8_avx512(x, out) }
+}
+
+fn dot_q4_0(w: &[u8], a: &[BlockQ8]) -> f32 {
+    check::quant_row(w, a, Q4_0_BLOCK_BYTES);
+    // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { drive::<Q4_0_BLOCK_BYTES>(w, a, block_q4_0).0 }
+}
+
+fn dot_q4_1(w: &[u8], a: &[BlockQ8]) -> f32 {
+    check::quant_row(w, a, Q4_1_BLOCK_BYTES);
+    // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); lengths checked above.
+    let (dots, offsets) = unsafe { drive::<Q4_1_BLOCK_BYTES>(w, a, block_q4_1) };
+    dots + offsets
+}
+
+fn dot_q8_0(w: &[u8], a: &[BlockQ8]) -> f32 {
+    check::quant_row(w, a, Q8_0_BLOCK_BYTES);
+    // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { drive::<Q8_0_BLOCK_BYTES>(w, a, block_q8_0).0 }
+}
+
+fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    check::same_len(a.len(), b.len());
+    // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { dot_f32_avx512(a, b) }
+}
+
+fn dot_f16_f32(w: &[u8], x: &[f32]) -> f32 {
+    check::f16_len(w.len(), x.len());
+    // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { dot_f16_f32_avx512(w, x) }
+}
+
+fn axpy_f32(y: &mut [f32], alpha: f32, x: &[f32]) {
+    check::same_len(y.len(), x.len());
+    // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { axpy_f32_avx512(y, alpha, x) }
+}
+
+fn axpy_f16(y: &mut [f32], alpha: f32, x: &[u8]) {
+    check::f16_len(x.len(), y.len());
+    // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { axpy_f16_avx512(y, alpha, x) }
+}
+
+fn f32_to_f16(x: &[f32], out: &mut [u8]) {
+    check::f16_len(out.len(), x.len());
+    // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { f32_to_f16_avx512(x, out) }
+}
+
+// ---------------------------------------------------------------------------
+// Quantized kernels
+// ---------------------------------------------------------------------------
+
+/// Mask with the low `n` bits set (`n` <= 16).
+#[inline(always)]
+fn tail_mask(n: usize) -> __mmask16 {
+    debug_assert!(n <= 16);
+    ((1u32 << n) - 1) as __mmask16
+}
+
+/// # Safety
+/// AVX-512 set available; `x.len() == out.len() * 32`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn quantize_q8_avx512(x: &[f32], out: &mut [BlockQ8]) {
+    debug_assert_eq!(x.len(), out.len() * QK);
+    for (i, ob) in out.iter_mut().enumerate() {
+        // SAFETY: block i covers x[32i .. 32i+32], in bounds by the length precondition.
+        let (v0, v1) = unsafe {
+            let p = x.as_ptr().add(i * QK);
+            (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)))
+        };
+        let amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        let (d, id) = q8_scale(amax);
+        let idv = _mm512_set1_ps(id);
+        // Default MXCSR rounding: nearest, ties to even.
+        let i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, idv));
+        let i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, idv));
+        let sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+        // SAFETY: `qs` is a 32-byte array; two unaligned 16-byte stores fill it exactly.
+        unsafe {
+            let q = ob.qs.as_mut_ptr().cast::<__m128i>();
+            _mm_storeu_si128(q, _mm512_cvtsepi32_epi8(i0));
+            _mm_storeu_si128(q.add(1), _mm512_cvtsepi32_epi8(i1));
+        }
+        ob.d = d;
+        ob.s = d * sum as f32;
+    }
+}
+
+/// One Q4_0 block: (eight partial sums as f32, 8 × d_w·d_a, 0).
+///
+/// # Safety
+/// `blk` must point to 18 readable bytes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn block_q4_0(blk: *const u8, ab: &BlockQ8) -> (__m256, __m256, __m128) {
+    // SAFETY: the block's 18 bytes are readable (caller).
+    let (sc, q) = unsafe { (scale8(blk, ab), load_nibbles(blk.add(2))) };
+    let a = load_act(ab);
+    let zero = _mm256_setzero_si256();
+    let qa = _mm256_dpbusd_epi32(zero, q, a);
+    let sa8 = _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(8), a);
+    let p = _mm256_cvtepi32_ps(_mm256_sub_epi32(qa, sa8));
+    (p, sc, _mm_setzero_ps())
+}
+
+/// One Q4_1 block: (eight partial sums as f32, 8 × d_w·d_a, `[d_w·d_a, m_w·s_a, 0, 0]`).
+///
+/// # Safety
+/// `blk` must point to 20 readable bytes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn block_q4_1(blk: *const u8, ab: &BlockQ8) -> (__m256, __m256, __m128) {
+    // SAFETY: the block's 20 bytes are readable (caller).
+    let (dm, q) = unsafe { (load_f16x2(blk), load_nibbles(blk.add(4))) };
+    let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q, load_act(ab)));
+    let sc = _mm_mul_ps(dm, load_ds(ab));
+    (p, _mm256_broadcastss_ps(sc), sc)
+}
+
+/// One Q8_0 block: (eight partial sums as f32, 8 × d_w·d_a, 0). Needs |a| <= 127.
+///
+/// # Safety
+/// `blk` must point to 34 readable bytes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn block_q8_0(blk: *const u8, ab: &BlockQ8) -> (__m256, __m256, __m128) {
+    // SAFETY: the block's 34 bytes are readable (caller).
+    let (sc, q) = unsafe {
+        (
+            scale8(blk, ab),
+            _mm256_loadu_si256(blk.add(2).cast::<__m256i>()),
+        )
+    };
+    let a = _mm256_sign_epi8(load_act(ab), q);
+    let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(
+        _mm256_setzero_si256(),
+        _mm256_abs_epi8(q),
+        a,
+    ));
+    (p, sc, _mm_setzero_ps())
+}
+
+/// Horizontal sum of eight f32 lanes.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hsum256(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+/// Shared driver: four blocks per iteration into four accumulators.
+/// Returns (Σ lanes of Σ_b scale_b·p_b, Σ_b lane 1 of the side vectors).
+///
+/// # Safety
+/// AVX-512 set available; `w.len() == a.len() * BYTES`; `block` reads at most BYTES bytes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn drive<const BYTES: usize>(
+    w: &[u8],
+    a: &[BlockQ8],
+    block: unsafe fn(*const u8, &BlockQ8) -> (__m256, __m256, __m128),
+) -> (f32, f32) {
+    debug_assert_eq!(w.len(), a.len() * BYTES);
+    let wp = w.as_ptr();
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut side = _mm_setzero_ps();
+    let quads = a.len() / 4;
+    for (k, q) in a.chunks_exact(4).enumerate() {
+        let blk = wp.wrapping_add(4 * k * BYTES);
+        // SAFETY: blocks 4k..4k+4 < a.len() lie inside w by the length precondition.
+        let r = unsafe {
+            [
+                block(blk, &q[0]),
+                block(blk.add(BYTES), &q[1]),
+                block(blk.add(2 * BYTES), &q[2]),
+                block(blk.add(3 * BYTES), &q[3]),
+            ]
+        };
+        for j in 0..4 {
+            acc[j] = _mm256_fmadd_ps(r[j].1, r[j].0, acc[j]);
+        }
+        side = _mm_add_ps(
+            side,
+            _mm_add_ps(_mm_add_ps(r[0].2, r[1].2), _mm_add_ps(r[2].2, r[3].2)),
+        );
+    }
+    for (i, ab) in a.iter().enumerate().skip(4 * quads) {
+        // SAFETY: block i < a.len() lies inside w by the length precondition.
+        let (p, c, s) = unsafe { block(wp.add(i * BYTES), ab) };
+        acc[0] = _mm256_fmadd_ps(c, p, acc[0]);
+        side = _mm_add_ps(side, s);
+    }
+    let total = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    (hsum256(total), _mm_cvtss_f32(_mm_movehdup_ps(side)))
+}
+
+// ---------------------------------------------------------------------------
+// f32 / f16 streaming kernels (zmm, masked tails)
+// ---------------------------------------------------------------------------
+
+/// # Safety
+/// AVX-512 set available; `a.len() == b.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn dot_f32_avx512(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let n = a.len();
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 64 <= n {
+        for (k, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: i + 16k + 16 <= i + 64 <= n.
+            let (x, y) = unsafe {
+                (
+                    _mm512_loadu_ps(pa.add(i + 16 * k)),
+                    _mm512_loadu_ps(pb.add(i + 16 * k)),
+                )
+            };
+            *acc = _mm512_fmadd_ps(x, y, *acc);
+        }
+        i += 64;
+    }
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n.
+        let (x, y) = unsafe { (_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i))) };
+        acc[1] = _mm512_fmadd_ps(x, y, acc[1]);
+        i += 16;
+    }
+    if i < n {
+        let m = tail_mask(n - i);
+        // SAFETY: masked loads touch only the n - i elements in bounds; masked-off lanes never fault.
+        let (x, y) = unsafe {
+            (
+                _mm512_maskz_loadu_ps(m, pa.add(i)),
+                _mm512_maskz_loadu_ps(m, pb.add(i)),
+            )
+        };
+        acc[2] = _mm512_fmadd_ps(x, y, acc[2]);
+    }
+    _mm512_reduce_add_ps(_mm512_add_ps(
+        _mm512_add_ps(acc[0], acc[1]),
+        _mm512_add_ps(acc[2], acc[3]),
+    ))
+}
+
+/// # Safety
+/// AVX-512 set available; `w.len() == 2 * x.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn dot_f16_f32_avx512(w: &[u8], x: &[f32]) -> f32 {
+    debug_assert_eq!(w.len(), 2 * x.len());
+    let n = x.len();
+    let (pw, px) = (w.as_ptr(), x.as_ptr());
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 64 <= n {
+        for (k, acc) in acc.iter_mut().enumerate() {
+            let j = i + 16 * k;
+            // SAFETY: j + 16 <= n, so x[j..j+16] and w[2j..2j+32] are in bounds.
+            let (h, v) = unsafe {
+                (
+                    _mm256_loadu_si256(pw.add(2 * j).cast::<__m256i>()),
+                    _mm512_loadu_ps(px.add(j)),
+                )
+            };
+            *acc = _mm512_fmadd_ps(_mm512_cvtph_ps(h), v, *acc);
+        }
+        i += 64;
+    }
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n, so x[i..i+16] and w[2i..2i+32] are in bounds.
+        let (h, v) = unsafe {
+            (
+                _mm256_loadu_si256(pw.add(2 * i).cast::<__m256i>()),
+                _mm512_loadu_ps(px.add(i)),
+            )
+        };
+        acc[1] = _mm512_fmadd_ps(_mm512_cvtph_ps(h), v, acc[1]);
+        i += 16;
+    }
+    if i < n {
+        let m = tail_mask(n - i);
+        // SAFETY: masked loads touch only the n - i in-bounds elements (2 bytes each for w).
+        let (h, v) = unsafe {
+            (
+                _mm256_maskz_loadu_epi16(m, pw.add(2 * i).cast::<i16>()),
+                _mm512_maskz_loadu_ps(m, px.add(i)),
+            )
+        };
+        acc[2] = _mm512_fmadd_ps(_mm512_cvtph_ps(h), v, acc[2]);
+    }
+    _mm512_reduce_add_ps(_mm512_add_ps(
+        _mm512_add_ps(acc[0], acc[1]),
+        _mm512_add_ps(acc[2], acc[3]),
+    ))
+}
+
+/// # Safety
+/// AVX-512 set available; `y.len() == x.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn axpy_f32_avx512(y: &mut [f32], alpha: f32, x: &[f32]) {
+    debug_assert_eq!(y.len(), x.len());
+    let n = y.len();
+    let (py, px) = (y.as_mut_ptr(), x.as_ptr());
+    let av = _mm512_set1_ps(alpha);
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n for both slices; y and x cannot alias (&mut vs &).
+        unsafe {
+            let r = _mm512_fmadd_ps(av, _mm512_loadu_ps(px.add(i)), _mm512_loadu_ps(py.add(i)));
+            _mm512_storeu_ps(py.add(i), r);
+        }
+        i += 16;
+    }
+    if i < n {
+        let m = tail_mask(n - i);
+        // SAFETY: masked loads/stores touch only the in-bounds elements i..n.
+        unsafe {
+            let r = _mm512_fmadd_ps(
+                av,
+                _mm512_maskz_loadu_ps(m, px.add(i)),
+                _mm512_maskz_loadu_ps(m, py.add(i)),
+            );
+            _mm512_mask_storeu_ps(py.add(i), m, r);
+        }
+    }
+}
+
+/// # Safety
+/// AVX-512 set available; `x.len() == 2 * y.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn axpy_f16_avx512(y: &mut [f32], alpha: f32, x: &[u8]) {
+    debug_assert_eq!(x.len(), 2 * y.len());
+    let n = y.len();
+    let (py, px) = (y.as_mut_ptr(), x.as_ptr());
+    let av = _mm512_set1_ps(alpha);
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n, so y[i..i+16] and x[2i..2i+32] are in bounds.
+        unsafe {
+            let h = _mm512_cvtph_ps(_mm256_loadu_si256(px.add(2 * i).cast::<__m256i>()));
+            _mm512_storeu_ps(
+                py.add(i),
+                _mm512_fmadd_ps(av, h, _mm512_loadu_ps(py.add(i))),
+            );
+        }
+        i += 16;
+    }
+    if i < n {
+        let m = tail_mask(n - i);
+        // SAFETY: masked loads/stores touch only the in-bounds elements i..n of y
+        // and the matching 2-byte elements of x.
+        unsafe {
+            let h = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, px.add(2 * i).cast::<i16>()));
+            let r = _mm512_fmadd_ps(av, h, _mm512_maskz_loadu_ps(m, py.add(i)));
+            _mm512_mask_storeu_ps(py.add(i), m, r);
+        }
+    }
+}
+
+/// # Safety
+/// AVX-512 set available; `out.len() == 2 * x.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn f32_to_f16_avx512(x: &[f32], out: &mut [u8]) {
+    debug_assert_eq!(out.len(), 2 * x.len());
+    const RNE: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    let n = x.len();
+    let (px, po) = (x.as_ptr(), out.as_mut_ptr());
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n, so x[i..i+16] and out[2i..2i+32] are in bounds.
+        unsafe {
+            let h = _mm512_cvtps_ph::<RNE>(_mm512_loadu_ps(px.add(i)));
+            _mm256_storeu_si256(po.add(2 * i).cast::<__m256i>(), h);
+        }
+        i += 16;
+    }
+    if i < n {
+        let m = tail_mask(n - i);
+        // SAFETY: masked load/store touch only the in-bounds elements i..n of x and
+        // the matching 2-byte elements of out.
+        unsafe {
+            let h = _mm512_cvtps_ph::<RNE>(_mm512_maskz_loadu_ps(m, px.add(i)));
+            _mm256_mask_storeu_epi16(po.add(2 * i).cast::<i16>(), m, h);
+        }
+    }
+}

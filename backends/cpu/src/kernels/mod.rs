@@ -1,0 +1,886 @@
+//! SIMD kernel layer: the handful of inner loops that dominate CPU inference.
+//!
+//! Every kernel exists once per instruction set, side by side:
+//!
+//! * [`scalar`] — portable reference; the definition of "correct".
+//! * `avx2` — x86-64 AVX2 + FMA + F16C.
+//! * `avx512` — x86-64 AVX-512 F/BW/VL + VNNI (`vpdpbusd`) + F16C.
+//! * `neon` — AArch64 Advanced SIMD (plain NEON; the dot-product and fp16
+//!   intrinsics are not stable Rust yet).
+//!
+//! The instruction set is chosen at run time ([`Isa::best`], or `WISP_ISA`
+//! through [`Isa::from_env`]), never through `-C target-cpu`. Each ISA exposes one
+//! [`Kernels`] table of *safe* function pointers; callers fetch the table once
+//! (e.g. once per matmul) so dispatch stays out of the inner loops.
+//!
+//! # Data formats
+//!
+//! Weight rows arrive as the raw little-endian bytes of a GGUF/ggml tensor row
+//! (possibly unaligned):
+//!
+//! * Q4_0 — 18 bytes per 32 values: f16 `d`, 16 bytes of nibbles. Element `j`
+//!   (0..16) is `(qs[j] & 0xF) - 8`, element `j + 16` is `(qs[j] >> 4) - 8`;
+//!   value = `d * element`.
+//! * Q4_1 — 20 bytes per 32 values: f16 `d`, f16 `m`, 16 bytes of nibbles in
+//!   the same order; value = `d * q + m` with `q` in 0..=15.
+//! * Q8_0 — 34 bytes per 32 values: f16 `d`, 32 × i8; value = `d * q`.
+//! * F16 — little-endian IEEE binary16.
+//!
+//! Activations are quantized on the fly to [`BlockQ8`] (int8, 32 per block).
+//!
+//! # Determinism across ISAs
+//!
+//! * `quantize_q8` produces bit-identical blocks on every ISA (same `amax`,
+//!   same `d`/`1/d` computed in f32, multiply by `1/d`, round half to even).
+//! * `axpy_f32`, `axpy_f16` and `f32_to_f16` are bit-identical on every ISA
+//!   (one fused multiply-add / one correctly rounded conversion per element).
+//! * The dot products compute the per-block integer sums exactly; only the
+//!   order of the f32 accumulation differs between ISAs, so results agree to
+//!   within a few ulps of the sum of absolute terms.
+//!
+//! # Preconditions
+//!
+//! Inputs are expected to be finite. Activation blocks must come from
+//! `quantize_q8` (or otherwise keep every `qs` in `-127..=127`; `-128` is not
+//! supported by the x86 sign trick). Every wrapper checks slice lengths with
+//! `assert_eq!` (once per call, i.e. once per row), so a wrong length panics
+//! instead of reading out of bounds.
+
+use std::fmt;
+
+pub mod scalar;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+// AVX-512 intrinsics (incl. `_mm256_dpbusd_epi32`) are stable since Rust 1.89, so this
+// module needs at least that toolchain whatever the workspace `rust-version` says.
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(target_arch = "aarch64")]
+mod neon;
+
+/// Values per quantization block (all formats here).
+pub const QK: usize = 32;
+/// Bytes per Q4_0 block.
+pub const Q4_0_BLOCK_BYTES: usize = 18;
+/// Bytes per Q4_1 block.
+pub const Q4_1_BLOCK_BYTES: usize = 20;
+/// Bytes per Q8_0 block.
+pub const Q8_0_BLOCK_BYTES: usize = 34;
+
+/// One block of 32 activations quantized to int8.
+///
+/// `d = amax / 127` (0 when the block is all zeros), `qs[i] = round_half_even(x[i] * (1/d))`,
+/// `s = d * Σ qs` (used by Q4_1's offset term).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BlockQ8 {
+    /// Scale: `amax / 127`, or 0 for an all-zero block.
+    pub d: f32,
+    /// `d * Σ qs` (Q4_1's offset term uses it).
+    pub s: f32,
+    /// Quantized values, each in `-127..=127`.
+    pub qs: [i8; 32],
+}
+
+/// Scale and inverse scale of an activation block with absolute maximum `amax`.
+///
+/// Shared by every ISA so that all of them quantize identically. A block whose
+/// scale would be so small that `1/d` overflows (amax below ~4e-37) is treated
+/// as all zeros: `(0, 0)`.
+#[inline(always)]
+pub(crate) fn q8_scale(amax: f32) -> (f32, f32) {
+    let d = amax / 127.0;
+    let id = 1.0 / d;
+    if d != 0.0 && id.is_finite() {
+        (d, id)
+    } else {
+        (0.0, 0.0)
+    }
+}
+
+/// Instruction set chosen at run time (never by `-C target-cpu`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// Portable Rust; always available.
+    Scalar,
+    /// x86-64 AVX2 + FMA + F16C.
+    Avx2,
+    /// x86-64 AVX-512 F/BW/VL + VNNI (with AVX2 + FMA + F16C).
+    Avx512,
+    /// AArch64 Advanced SIMD.
+    Neon,
+}
+
+impl Isa {
+    /// Every variant, in ascending order of preference.
+    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Neon, Isa::Avx2, Isa::Avx512];
+
+    /// Stable lowercase name: `"scalar"`, `"avx2"`, `"avx512"`, `"neon"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+            Isa::Neon => "neon",
+        }
+    }
+
+    /// Run-time detection.
+    ///
+    /// * `Avx2`: avx2 + fma + f16c.
+    /// * `Avx512`: avx512f + avx512bw + avx512vl + avx512vnni, plus avx2 + fma + f16c.
+    /// * `Neon`: any AArch64 CPU with Advanced SIMD.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            Isa::Avx2 => has_avx2(),
+            Isa::Avx512 => has_avx512(),
+            Isa::Neon => has_neon(),
+        }
+    }
+
+    /// The best instruction set supported by this CPU.
+    pub fn best() -> Isa {
+        Isa::ALL
+            .iter()
+            .rev()
+            .copied()
+            .find(|i| i.is_supported())
+            .unwrap_or(Isa::Scalar)
+    }
+
+    /// Every instruction set this CPU supports (always includes `Scalar`), in
+    /// ascending order of preference.
+    pub fn supported() -> Vec<Isa> {
+        Isa::ALL
+            .iter()
+            .copied()
+            .filter(|i| i.is_supported())
+            .collect()
+    }
+
+    /// Parses a name (case-insensitive, surrounding whitespace ignored). Only
+    /// checks the name; see [`Isa::select`] for the support check.
+    pub fn parse(name: &str) -> Result<Isa, String> {
+        let n = name.trim();
+        Isa::ALL
+            .iter()
+            .copied()
+            .find(|i| i.name().eq_ignore_ascii_case(n))
+            .ok_or_else(|| {
+                format!("unknown instruction set {n:?}: expected one of scalar, avx2, avx512, neon")
+            })
+    }
+
+    /// The decision behind [`Isa::from_env`], for a given value of `WISP_ISA`:
+    /// unset or blank selects [`Isa::best`]; a known name must also be supported
+    /// by this CPU.
+    pub fn select(value: Option<&str>) -> Result<Isa, String> {
+        match value.map(str::trim) {
+            None | Some("") => Ok(Isa::best()),
+            Some(v) => {
+                let isa = Isa::parse(v).map_err(|e| format!("WISP_ISA: {e}"))?;
+                if isa.is_supported() {
+                    Ok(isa)
+                } else {
+                    let have: Vec<&str> = Isa::supported().iter().map(|i| i.name()).collect();
+                    Err(format!(
+                        "WISP_ISA={}: not supported on this CPU (supported: {})",
+                        isa.name(),
+                        have.join(", ")
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Honours `WISP_ISA=scalar|avx2|avx512|neon`. Errors on an unknown name or
+    /// an instruction set this CPU lacks; unset/empty selects [`Isa::best`].
+    pub fn from_env() -> Result<Isa, String> {
+        match std::env::var("WISP_ISA") {
+            Ok(v) => Isa::select(Some(&v)),
+            Err(std::env::VarError::NotPresent) => Isa::select(None),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err("WISP_ISA: value is not valid UTF-8".to_string())
+            }
+        }
+    }
+
+    /// The kernel table for this instruction set.
+    ///
+    /// Call it for a supported ISA (see [`Isa::is_supported`]). It never panics:
+    /// for an ISA this CPU lacks it returns the scalar table (whose `isa` field
+    /// then reads `Scalar`), which is what makes the SIMD tables' safe wrappers
+    /// sound — they are reachable only through this function, after detection.
+    pub fn kernels(self) -> &'static Kernels {
+        if !self.is_supported() {
+            return &scalar::KERNELS;
+        }
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => &avx2::KERNELS,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => &avx512::KERNELS,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => &neon::KERNELS,
+            _ => &scalar::KERNELS,
+        }
+    }
+}
+
+impl fmt::Display for Isa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("f16c")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn has_avx2() -> bool {
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    has_avx2()
+        && is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512vnni")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn has_avx512() -> bool {
+    false
+}
+
+#[cfg(target_arch = "aarch64")]
+fn has_neon() -> bool {
+    std::arch::is_aarch64_feature_detected!("neon")
+}
+
+#[cfg(not(target_arch = "aarch64"))]
+fn has_neon() -> bool {
+    false
+}
+
+/// One table of safe function pointers per ISA; selecting the table once per
+/// matmul keeps dispatch off the inner loop.
+///
+/// Length contracts (checked with `assert_eq!`, panicking on mismatch):
+/// `quantize_q8`: `x.len() == out.len() * 32`; `dot_q4_0`/`dot_q4_1`/`dot_q8_0`:
+/// `w.len() == a.len() * {18, 20, 34}`; `dot_f32`, `axpy_f32`: equal lengths;
+/// `dot_f16_f32`, `axpy_f16`, `f32_to_f16`: f16 byte slice twice the f32 length.
+/// Any length (including 0) is accepted otherwise.
+pub struct Kernels {
+    /// The instruction set these kernels use.
+    pub isa: Isa,
+    /// Quantizes `x` (`32 * out.len()` values) to int8 blocks; bit-identical on every ISA.
+    pub quantize_q8: fn(x: &[f32], out: &mut [BlockQ8]),
+    /// Q4_0 row (18 bytes per block) · quantized activations.
+    pub dot_q4_0: fn(w: &[u8], a: &[BlockQ8]) -> f32,
+    /// Q4_1 row (20 bytes per block) · quantized activations.
+    pub dot_q4_1: fn(w: &[u8], a: &[BlockQ8]) -> f32,
+    /// Q8_0 row (34 bytes per block) · quantized activations.
+    pub dot_q8_0: fn(w: &[u8], a: &[BlockQ8]) -> f32,
+    /// f32 · f32, any length.
+    pub dot_f32: fn(a: &[f32], b: &[f32]) -> f32,
+    /// f16 row bytes · f32, any length.
+    pub dot_f16_f32: fn(w: &[u8], x: &[f32]) -> f32,
+    /// `y += alpha * x` (fused; bit-identical on every ISA).
+    pub axpy_f32: fn(y: &mut [f32], alpha: f32, x: &[f32]),
+    /// `y += alpha * f16(x)` (fused; bit-identical on every ISA).
+    pub axpy_f16: fn(y: &mut [f32], alpha: f32, x: &[u8]),
+    /// f32 to little-endian f16 bytes, round to nearest even; bit-identical on every ISA.
+    pub f32_to_f16: fn(x: &[f32], out: &mut [u8]),
+}
+
+impl fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kernels")
+            .field("isa", &self.isa)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Length checks shared by every ISA's wrappers (one `assert_eq!` per call).
+#[allow(dead_code)]
+pub(crate) mod check {
+    use super::{BlockQ8, QK};
+
+    #[inline(always)]
+    pub fn quantize(x: &[f32], out: &[BlockQ8]) {
+        assert_eq!(
+            x.len(),
+            out.len() * QK,
+            "quantize_q8: x.len() must be 32 * out.len()"
+        );
+    }
+
+    #[inline(always)]
+    pub fn quant_row(w: &[u8], a: &[BlockQ8], block_bytes: usize) {
+        assert_eq!(
+            w.len(),
+            a.len() * block_bytes,
+            "quantized dot: weight row length mismatch"
+        );
+    }
+
+    #[inline(always)]
+    pub fn same_len(a: usize, b: usize) {
+        assert_eq!(a, b, "f32 kernel: length mismatch");
+    }
+
+    #[inline(always)]
+    pub fn f16_len(bytes: usize, n: usize) {
+        assert_eq!(
+            bytes,
+            2 * n,
+            "f16 kernel: byte length must be 2 * element count"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use half::f16;
+    use proptest::prelude::*;
+
+    const U: f64 = 1.0 / (1u64 << 24) as f64; // unit roundoff of f32
+
+    fn simd_isas() -> Vec<Isa> {
+        Isa::supported()
+            .into_iter()
+            .filter(|&i| i != Isa::Scalar)
+            .collect()
+    }
+
+    // ---------- generators ----------
+
+    /// One block of 32 activations of a given flavour.
+    fn act_block() -> impl Strategy<Value = Vec<f32>> {
+        let scale = prop_oneof![
+            Just(1e-3f32),
+            Just(1.0f32),
+            Just(7.5f32),
+            Just(1e4f32),
+            Just(1e18f32)
+        ];
+        prop_oneof![
+            // random values at some scale
+            4 => (scale.clone(), prop::collection::vec(-1.0f32..1.0, 32))
+                .prop_map(|(s, v)| v.into_iter().map(|x| x * s).collect()),
+            // random values with many exact zeros
+            1 => (scale.clone(), prop::collection::vec(prop_oneof![Just(0.0f32), -1.0f32..1.0], 32))
+                .prop_map(|(s, v)| v.into_iter().map(|x| x * s).collect()),
+            // all zeros
+            1 => Just(vec![0.0f32; 32]),
+            // all equal
+            1 => (scale, -1.0f32..1.0).prop_map(|(s, x)| vec![x * s; 32]),
+            // small integers: exercises exact ties after scaling
+            1 => prop::collection::vec(-127i32..=127, 32)
+                .prop_map(|v| v.into_iter().map(|x| x as f32 * 0.5).collect()),
+        ]
+    }
+
+    fn activations() -> impl Strategy<Value = Vec<f32>> {
+        prop::collection::vec(act_block(), 1..=64).prop_map(|b| b.concat())
+    }
+
+    /// A finite f16 (any sign, subnormals included), biased towards ordinary scales.
+    fn f16_bits() -> impl Strategy<Value = u16> {
+        prop_oneof![
+            4 => (-2.0f32..2.0).prop_map(|x| f16::from_f32(x * 0.05).to_bits()),
+            1 => any::<u16>().prop_map(|b| if b & 0x7C00 == 0x7C00 { b & !0x4000 } else { b }),
+            1 => Just(0u16),
+        ]
+    }
+
+    fn nibbles() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            4 => prop::collection::vec(any::<u8>(), 16),
+            1 => any::<u8>().prop_map(|b| vec![b; 16]),
+            1 => prop_oneof![Just(0x88u8), Just(0x00), Just(0xFF)].prop_map(|b| vec![b; 16]),
+        ]
+    }
+
+    fn q4_0_row(nb: usize) -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec((f16_bits(), nibbles()), nb).prop_map(|blocks| {
+            let mut out = Vec::new();
+            for (d, qs) in blocks {
+                out.extend_from_slice(&d.to_le_bytes());
+                out.extend_from_slice(&qs);
+            }
+            out
+        })
+    }
+
+    fn q4_1_row(nb: usize) -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec((f16_bits(), f16_bits(), nibbles()), nb).prop_map(|blocks| {
+            let mut out = Vec::new();
+            for (d, m, qs) in blocks {
+                out.extend_from_slice(&d.to_le_bytes());
+                out.extend_from_slice(&m.to_le_bytes());
+                out.extend_from_slice(&qs);
+            }
+            out
+        })
+    }
+
+    fn q8_0_row(nb: usize) -> impl Strategy<Value = Vec<u8>> {
+        let qs = prop_oneof![
+            4 => prop::collection::vec(any::<i8>(), 32),
+            1 => any::<i8>().prop_map(|b| vec![b; 32]),
+        ];
+        prop::collection::vec((f16_bits(), qs), nb).prop_map(|blocks| {
+            let mut out = Vec::new();
+            for (d, qs) in blocks {
+                out.extend_from_slice(&d.to_le_bytes());
+                out.extend(qs.iter().map(|&q| q as u8));
+            }
+            out
+        })
+    }
+
+    fn floats(scale: f32) -> impl Strategy<Value = f32> {
+        prop_oneof![
+            6 => (-1.0f32..1.0).prop_map(move |x| x * scale),
+            1 => Just(0.0f32),
+            1 => (-1.0f32..1.0).prop_map(|x| x * 1e12),
+        ]
+    }
+
+    fn f32_pair() -> impl Strategy<Value = (Vec<f32>, Vec<f32>)> {
+        (0usize..=300).prop_flat_map(|n| {
+            (
+                prop::collection::vec(floats(3.0), n),
+                prop::collection::vec(floats(3.0), n),
+            )
+        })
+    }
+
+    fn f16_vec(n: usize) -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(f16_bits(), n)
+            .prop_map(|v| v.iter().flat_map(|b| b.to_le_bytes()).collect())
+    }
+
+    // ---------- reference helpers ----------
+
+    fn f16_at(b: &[u8], i: usize) -> f64 {
+        f16::from_le_bytes([b[2 * i], b[2 * i + 1]]).to_f64()
+    }
+
+    /// Σ|terms| of a quantized dot (elementwise products plus Q4_1's offset term).
+    fn abs_terms(kind: u8, w: &[u8], a: &[BlockQ8]) -> f64 {
+        let mut t = 0.0;
+        for (b, ab) in a.iter().enumerate() {
+            let da = ab.d as f64;
+            match kind {
+                0 => {
+                    let blk = &w[b * 18..];
+                    let d = f16_at(blk, 0).abs();
+                    for j in 0..16 {
+                        let lo = (blk[2 + j] & 15) as f64 - 8.0;
+                        let hi = (blk[2 + j] >> 4) as f64 - 8.0;
+                        t += d * da * (lo * ab.qs[j] as f64).abs();
+                        t += d * da * (hi * ab.qs[j + 16] as f64).abs();
+                    }
+                }
+                1 => {
+                    let blk = &w[b * 20..];
+                    let d = f16_at(blk, 0).abs();
+                    let m = f16_at(blk, 1).abs();
+                    for j in 0..16 {
+                        let lo = (blk[4 + j] & 15) as f64;
+                        let hi = (blk[4 + j] >> 4) as f64;
+                        t += d * da * (lo * ab.qs[j] as f64).abs();
+                        t += d * da * (hi * ab.qs[j + 16] as f64).abs();
+                    }
+                    t += m * (ab.s as f64).abs();
+                }
+                _ => {
+                    let blk = &w[b * 34..];
+                    let d = f16_at(blk, 0).abs();
+                    for j in 0..32 {
+                        t += d * da * (blk[2 + j] as i8 as f64 * ab.qs[j] as f64).abs();
+                    }
+                }
+            }
+        }
+        t
+    }
+
+    /// Tolerance for two f32 evaluations of the same sum of `n` terms in different
+    /// orders: each is within (n + 8)·u·Σ|terms| of the exact value.
+    fn tol(n: usize, abs_sum: f64) -> f64 {
+        2.0 * (n as f64 + 8.0) * U * abs_sum + 1e-30
+    }
+
+    fn close(got: f32, want: f32, tol: f64) -> bool {
+        ((got as f64) - (want as f64)).abs() <= tol
+    }
+
+    // ---------- plain tests ----------
+
+    #[test]
+    fn parse_names() {
+        for isa in Isa::ALL {
+            assert_eq!(Isa::parse(isa.name()), Ok(isa));
+            assert_eq!(Isa::parse(&isa.name().to_uppercase()), Ok(isa));
+            assert_eq!(Isa::parse(&format!("  {} ", isa.name())), Ok(isa));
+            assert_eq!(isa.to_string(), isa.name());
+        }
+        assert!(Isa::parse("sse2").is_err());
+        assert!(Isa::parse("").is_err());
+        assert!(Isa::parse("avx-512").is_err());
+        let e = Isa::parse("foo").unwrap_err();
+        assert!(e.contains("foo") && e.contains("avx512"), "{e}");
+    }
+
+    #[test]
+    fn select_like_env() {
+        assert_eq!(Isa::select(None), Ok(Isa::best()));
+        assert_eq!(Isa::select(Some("")), Ok(Isa::best()));
+        assert_eq!(Isa::select(Some("  ")), Ok(Isa::best()));
+        assert_eq!(Isa::select(Some("scalar")), Ok(Isa::Scalar));
+        assert!(Isa::select(Some("bogus")).unwrap_err().contains("WISP_ISA"));
+        for isa in Isa::ALL {
+            let r = Isa::select(Some(isa.name()));
+            if isa.is_supported() {
+                assert_eq!(r, Ok(isa));
+            } else {
+                assert!(r.unwrap_err().contains("not supported"));
+            }
+        }
+    }
+
+    #[test]
+    fn detection_is_consistent() {
+        let sup = Isa::supported();
+        assert!(sup.contains(&Isa::Scalar));
+        assert!(sup.contains(&Isa::best()));
+        assert_eq!(*sup.last().unwrap(), Isa::best());
+        for isa in Isa::ALL {
+            let k = isa.kernels();
+            if isa.is_supported() {
+                assert_eq!(k.isa, isa);
+            } else {
+                assert_eq!(k.isa, Isa::Scalar);
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::env::var_os("WISP_EXPECT_AVX512").is_some() {
+            assert_eq!(Isa::best(), Isa::Avx512);
+        }
+    }
+
+    #[test]
+    fn quantize_ties_to_even_everywhere() {
+        // amax = 127 makes d = 1 and 1/d = 1, so x is scaled exactly.
+        let mut x = vec![0.0f32; 64];
+        let vals = [
+            127.0, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.5, -126.5, 126.5, 0.49999997, -0.0,
+        ];
+        let want = [127i8, 0, 2, 2, 0, -2, -2, 4, -126, 126, 0, 0];
+        x[..vals.len()].copy_from_slice(&vals);
+        x[32] = -127.0;
+        x[33] = 64.5;
+        for isa in Isa::supported() {
+            let mut out = vec![BlockQ8::default(); 2];
+            (isa.kernels().quantize_q8)(&x, &mut out);
+            assert_eq!(out[0].d, 1.0, "{isa}");
+            assert_eq!(&out[0].qs[..want.len()], &want, "{isa}");
+            assert_eq!(out[1].qs[0], -127, "{isa}");
+            assert_eq!(out[1].qs[1], 64, "{isa}");
+            let sum: i32 = want.iter().map(|&q| q as i32).sum();
+            assert_eq!(out[0].s, sum as f32, "{isa}");
+        }
+    }
+
+    #[test]
+    fn quantize_degenerate_blocks() {
+        // zeros, a subnormal-only block (1/d would overflow) and huge values
+        let mut x = vec![0.0f32; 96];
+        x[40] = 1e-40;
+        x[41] = -3e-39;
+        for v in &mut x[64..] {
+            *v = -3.0e38;
+        }
+        x[70] = 3.0e38;
+        let mut want = vec![BlockQ8::default(); 3];
+        scalar::quantize_q8(&x, &mut want);
+        assert_eq!(want[0], BlockQ8::default());
+        assert_eq!(want[1], BlockQ8::default());
+        assert_eq!(want[2].qs[0], -127);
+        assert_eq!(want[2].qs[6], 127);
+        for isa in simd_isas() {
+            let mut got = vec![
+                BlockQ8 {
+                    d: 9.0,
+                    s: 9.0,
+                    qs: [9; 32]
+                };
+                3
+            ];
+            (isa.kernels().quantize_q8)(&x, &mut got);
+            assert_eq!(got, want, "{isa}");
+        }
+    }
+
+    /// Inputs whose every partial sum is exactly representable: all ISAs must
+    /// agree bit for bit, which pins down tail handling at every length.
+    #[test]
+    fn exact_small_integer_dots_all_lengths() {
+        for n in 0..=200usize {
+            let a: Vec<f32> = (0..n).map(|i| ((i * 7 + 3) % 17) as f32 - 8.0).collect();
+            let b: Vec<f32> = (0..n).map(|i| ((i * 5 + 1) % 13) as f32 - 6.0).collect();
+            let w16: Vec<u8> = b
+                .iter()
+                .flat_map(|&v| f16::from_f32(v).to_le_bytes())
+                .collect();
+            let want: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            for isa in Isa::supported() {
+                let k = isa.kernels();
+                assert_eq!((k.dot_f32)(&a, &b), want, "{isa} dot_f32 n={n}");
+                assert_eq!((k.dot_f16_f32)(&w16, &a), want, "{isa} dot_f16_f32 n={n}");
+            }
+        }
+    }
+
+    #[test]
+    fn exact_small_quant_dots_all_block_counts() {
+        // d_w in {0.5, 1, 2}, d_a = 1: every block result and running sum is exact.
+        for nb in 0..=40usize {
+            let a: Vec<BlockQ8> = (0..nb)
+                .map(|b| {
+                    let mut qs = [0i8; 32];
+                    for (i, q) in qs.iter_mut().enumerate() {
+                        *q = (((b * 31 + i * 17) % 255) as i32 - 127) as i8;
+                    }
+                    let s = qs.iter().map(|&q| q as i32).sum::<i32>() as f32;
+                    BlockQ8 { d: 1.0, s, qs }
+                })
+                .collect();
+            let dw = |b: usize| f16::from_f32([0.5f32, 1.0, 2.0][b % 3]).to_le_bytes();
+            let mut w40 = Vec::new();
+            let mut w41 = Vec::new();
+            let mut w80 = Vec::new();
+            for b in 0..nb {
+                let qs: Vec<u8> = (0..16).map(|i| ((b * 13 + i * 29) % 256) as u8).collect();
+                w40.extend_from_slice(&dw(b));
+                w40.extend_from_slice(&qs);
+                w41.extend_from_slice(&dw(b));
+                w41.extend_from_slice(&f16::from_f32([-1.0f32, 0.5, 2.0][b % 3]).to_le_bytes());
+                w41.extend_from_slice(&qs);
+                w80.extend_from_slice(&dw(b));
+                w80.extend((0..32).map(|i| (((b * 7 + i * 37) % 33) as i8 - 16) as u8));
+            }
+            // Premise: every partial sum in any order is a multiple of 0.5 below 2^23.
+            for (kind, w) in [(0u8, &w40), (1, &w41), (2, &w80)] {
+                assert!(abs_terms(kind, w, &a) < 8.0e6);
+            }
+            let want = (
+                scalar::dot_q4_0(&w40, &a),
+                scalar::dot_q4_1(&w41, &a),
+                scalar::dot_q8_0(&w80, &a),
+            );
+            for isa in simd_isas() {
+                let k = isa.kernels();
+                assert_eq!((k.dot_q4_0)(&w40, &a), want.0, "{isa} q4_0 nb={nb}");
+                assert_eq!((k.dot_q4_1)(&w41, &a), want.1, "{isa} q4_1 nb={nb}");
+                assert_eq!((k.dot_q8_0)(&w80, &a), want.2, "{isa} q8_0 nb={nb}");
+            }
+        }
+    }
+
+    #[test]
+    fn unaligned_weight_rows() {
+        let x: Vec<f32> = (0..32 * 9)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.013)
+            .collect();
+        let mut a = vec![BlockQ8::default(); 9];
+        scalar::quantize_q8(&x, &mut a);
+        let raw: Vec<u8> = (0..34 * 9 + 8)
+            .map(|i| (i * 97 % 251) as u8 & 0xBF)
+            .collect();
+        for off in 0..4 {
+            let w40 = &raw[off..off + 18 * 9];
+            let w41 = &raw[off..off + 20 * 9];
+            let w80 = &raw[off..off + 34 * 9];
+            let w16 = &raw[off..off + 2 * 100];
+            for isa in simd_isas() {
+                let k = isa.kernels();
+                let t = |kind, w| tol(9 * 32, abs_terms(kind, w, &a));
+                assert!(close(
+                    (k.dot_q4_0)(w40, &a),
+                    scalar::dot_q4_0(w40, &a),
+                    t(0, w40)
+                ));
+                assert!(close(
+                    (k.dot_q4_1)(w41, &a),
+                    scalar::dot_q4_1(w41, &a),
+                    t(1, w41)
+                ));
+                assert!(close(
+                    (k.dot_q8_0)(w80, &a),
+                    scalar::dot_q8_0(w80, &a),
+                    t(2, w80)
+                ));
+                let mut y = x[..100].to_vec();
+                let mut y_ref = y.clone();
+                (k.axpy_f16)(&mut y, 0.75, w16);
+                scalar::axpy_f16(&mut y_ref, 0.75, w16);
+                assert_eq!(y, y_ref, "{isa} axpy_f16 off={off}");
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic]
+    fn wrong_length_panics() {
+        let a = vec![BlockQ8::default(); 2];
+        let w = vec![0u8; 35];
+        (Isa::best().kernels().dot_q4_0)(&w, &a);
+    }
+
+    #[test]
+    fn f32_to_f16_special_values() {
+        // overflow to inf, f16 subnormals, exact ties (1 + 2^-11 and 1 + 3·2^-11 round to even)
+        let tie = 1.0 / 2048.0;
+        let x = [
+            0.0f32,
+            -0.0,
+            1.0,
+            65504.0,
+            65520.0,
+            1e9,
+            -1e9,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            5.960_464_5e-8,
+            2.980_232_2e-8,
+            2.980_232_6e-8,
+            1e-10,
+            0.333_333,
+            1.0 + tie,
+            1.0 + 3.0 * tie,
+            -1.0 - tie,
+            2.0 * tie,
+        ];
+        let mut want = vec![0u8; 2 * x.len()];
+        scalar::f32_to_f16(&x, &mut want);
+        for isa in simd_isas() {
+            let mut got = vec![0u8; 2 * x.len()];
+            (isa.kernels().f32_to_f16)(&x, &mut got);
+            assert_eq!(got, want, "{isa}");
+        }
+    }
+
+    // ---------- property tests: every ISA against scalar ----------
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn quantize_identical(x in activations()) {
+            let nb = x.len() / 32;
+            let mut want = vec![BlockQ8::default(); nb];
+            scalar::quantize_q8(&x, &mut want);
+            for isa in simd_isas() {
+                let mut got = vec![BlockQ8::default(); nb];
+                (isa.kernels().quantize_q8)(&x, &mut got);
+                prop_assert_eq!(&got, &want, "{}", isa);
+            }
+        }
+
+        #[test]
+        fn quant_dots_match_scalar(
+            (x, w40, w41, w80) in (1usize..=64).prop_flat_map(|nb| (
+                prop::collection::vec(act_block(), nb).prop_map(|b| b.concat()),
+                q4_0_row(nb), q4_1_row(nb), q8_0_row(nb)))
+        ) {
+            let nb = x.len() / 32;
+            let mut a = vec![BlockQ8::default(); nb];
+            scalar::quantize_q8(&x, &mut a);
+            let r = (scalar::dot_q4_0(&w40, &a), scalar::dot_q4_1(&w41, &a), scalar::dot_q8_0(&w80, &a));
+            let t = (tol(nb, abs_terms(0, &w40, &a)), tol(nb, abs_terms(1, &w41, &a)),
+                     tol(nb, abs_terms(2, &w80, &a)));
+            for isa in simd_isas() {
+                let k = isa.kernels();
+                let g = ((k.dot_q4_0)(&w40, &a), (k.dot_q4_1)(&w41, &a), (k.dot_q8_0)(&w80, &a));
+                prop_assert!(close(g.0, r.0, t.0), "{} q4_0 {} vs {} tol {}", isa, g.0, r.0, t.0);
+                prop_assert!(close(g.1, r.1, t.1), "{} q4_1 {} vs {} tol {}", isa, g.1, r.1, t.1);
+                prop_assert!(close(g.2, r.2, t.2), "{} q8_0 {} vs {} tol {}", isa, g.2, r.2, t.2);
+            }
+        }
+
+        #[test]
+        fn dot_f32_matches_scalar((a, b) in f32_pair()) {
+            let want = scalar::dot_f32(&a, &b);
+            let abs: f64 = a.iter().zip(&b).map(|(x, y)| (*x as f64 * *y as f64).abs()).sum();
+            for isa in simd_isas() {
+                let got = (isa.kernels().dot_f32)(&a, &b);
+                prop_assert!(close(got, want, tol(a.len(), abs)), "{} {} vs {}", isa, got, want);
+            }
+        }
+
+        #[test]
+        fn dot_f16_matches_scalar(
+            (w, x) in (0usize..=300).prop_flat_map(|n| (f16_vec(n), prop::collection::vec(floats(3.0), n)))
+        ) {
+            let want = scalar::dot_f16_f32(&w, &x);
+            let abs: f64 = x.iter().enumerate().map(|(i, v)| (f16_at(&w, i) * *v as f64).abs()).sum();
+            for isa in simd_isas() {
+                let got = (isa.kernels().dot_f16_f32)(&w, &x);
+                prop_assert!(close(got, want, tol(x.len(), abs)), "{} {} vs {}", isa, got, want);
+            }
+        }
+
+        #[test]
+        fn axpy_identical(
+            (y, x, w) in (0usize..=300).prop_flat_map(|n| (
+                prop::collection::vec(floats(5.0), n), prop::collection::vec(floats(5.0), n), f16_vec(n))),
+            alpha in prop_oneof![Just(0.0f32), Just(1.0f32), -4.0f32..4.0],
+        ) {
+            let mut y32 = y.clone();
+            let mut y16 = y.clone();
+            scalar::axpy_f32(&mut y32, alpha, &x);
+            scalar::axpy_f16(&mut y16, alpha, &w);
+            for isa in simd_isas() {
+                let k = isa.kernels();
+                let mut g32 = y.clone();
+                let mut g16 = y.clone();
+                (k.axpy_f32)(&mut g32, alpha, &x);
+                (k.axpy_f16)(&mut g16, alpha, &w);
+                prop_assert_eq!(&g32, &y32, "{} axpy_f32", isa);
+                prop_assert_eq!(&g16, &y16, "{} axpy_f16", isa);
+            }
+        }
+
+        #[test]
+        fn f32_to_f16_identical(
+            x in prop::collection::vec(prop_oneof![
+                4 => -70000.0f32..70000.0,
+                2 => -1e-3f32..1e-3,
+                1 => -1e-6f32..1e-6,
+                1 => any::<u32>().prop_map(f32::from_bits).prop_filter("finite", |v| v.is_finite()),
+            ], 0..=300)
+        ) {
+            let mut want = vec![0u8; 2 * x.len()];
+            scalar::f32_to_f16(&x, &mut want);
+            for isa in simd_isas() {
+                let mut got = vec![0u8; 2 * x.len()];
+                (isa.kernels().f32_to_f16)(&x, &mut got);
+                prop_assert_eq!(&got, &want, "{}", isa);
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! wisp's CPU backend: every op, with SIMD kernels chosen at run time
+//! (AVX-512 VNNI, AVX2, NEON, scalar) and rayon threads.
+//!
+//! Matmuls against quantized weights quantize the activations once per op to
+//! int8 blocks and take integer dot products (as llama.cpp does); f32/f16
+//! weights use float dot products. Attention reads the f16/f32 KV cache with
+//! SIMD dots and axpys. The remaining light ops use the reference kernels.
+
+pub mod attention;
+pub mod kernels;
+pub mod matmul;
+
+use std::sync::Arc;
+
+use wisp_engine::{Backend, Bindings, EngineError, Executable, Graph, NodeId, Support};
+use wisp_ops::{DType, Op};
+
+pub use kernels::{Isa, Kernels};
+
+/// CPU backend settings.
+#[derive(Clone, Debug)]
+pub struct CpuOptions {
+    /// Worker threads (0: one per core).
+    pub threads: usize,
+    /// Instruction set; `None` reads `WISP_ISA`, else the best the CPU has.
+    pub isa: Option<Isa>,
+}
+
+impl Default for CpuOptions {
+    fn default() -> Self {
+        CpuOptions {
+            threads: 0,
+            isa: None,
+        }
+    }
+}
+
+/// The CPU backend. Holds its thread pool; cheap to share in an `Arc`.
+pub struct CpuBackend {
+    kernels: &'static Kernels,
+    pool: Arc<rayon::ThreadPool>,
+    threads: usize,
+}
+
+impl CpuBackend {
+    /// Detects the ISA (or takes the one asked for) and starts the pool.
+    pub fn new(opts: CpuOptions) -> Result<CpuBackend, EngineError> {
+        let isa = match opts.isa {
+            Some(i) => i,
+            None => Isa::from_env().map_err(|m| EngineError::Backend {
+                backend: "cpu".into(),
+                message: m,
+            })?,
+        };
+        if !isa.is_supported() {
+            return Err(EngineError::Backend {
+                backend: "cpu".into(),
+                message: format!("ISA {} is not supported by this CPU", isa.name()),
+            });
+        }
+        let threads = if opts.threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            opts.threads
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("wisp-cpu-{i}"))
+            .build()
+            .map_err(|e| EngineError::Backend {
+                backend: "cpu".into(),
+                message: format!("cannot start {threads} threads: {e}"),
+            })?;
+        Ok(CpuBackend {
+            kernels: isa.kernels(),
+            pool: Arc::new(pool),
+            threads,
+        })
+    }
+
+    /// The ISA in use.
+    pub fn isa(&self) -> Isa {
+        self.kernels.isa
+    }
+
+    /// Worker threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+}
+
+struct CpuExec {
+    nodes: Vec<NodeId>,
+    kernels: &'static Kernels,
+    pool: Arc<rayon::ThreadPool>,
+}
+
+impl Backend for CpuBackend {
+    fn name(&self) -> &str {
+        "cpu"
+    }
+
+    fn supports(&self, graph: &Graph, node: NodeId) -> Support {
+        let n = graph.node(node);
+        // Every op of the set runs here; weights of any dtype wisp knows.
+        match &n.op {
+            Op::MatMul | Op::GetRows => {
+                let w = &graph.value(n.inputs[0]).ty;
+                if w.dtype == DType::I32 && matches!(n.op, Op::MatMul) {
+                    return Support::No("i32 matmul".into());
+                }
+                Support::Yes
+            }
+            _ => Support::Yes,
+        }
+    }
+
+    fn compile(
+        &self,
+        _graph: &Graph,
+        nodes: &[NodeId],
+    ) -> Result<Box<dyn Executable>, EngineError> {
+        Ok(Box::new(CpuExec {
+            nodes: nodes.to_vec(),
+            kernels: self.kernels,
+            pool: self.pool.clone(),
+        }))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "cpu (isa {}, {} threads)",
+            self.kernels.isa.name(),
+            self.threads
+        )
+    }
+}
+
+impl Executable for CpuExec {
+    fn run(&self, io: &mut Bindings) -> Result<(), EngineError> {
+        self.pool.install(|| {
+            for &n in &self.nodes {
+                let mut nio = io.node_io(n)?;
+                match nio.op {
+                    Op::MatMul => {
+                        let x = nio.inputs[0]
+                            .ok_or_else(|| EngineError::Internal("matmul input".into()))?;
+                        let w = nio.inputs[1]
+                            .ok_or_else(|| EngineError::Internal("matmul weight".into()))?;
+                        matmul::matmul(self.kernels, x, w, nio.output.f32());
+                    }
+                    Op::Attention {
+                        n_head,
+                        n_kv_head,
+                        head_dim,
+                        scale,
+                    } => {
+                        let shape = wisp_ops::reference::AttentionShape {
+                            n_head: *n_head,
+                            n_kv_head: *n_kv_head,
+                            head_dim: *head_dim,
+                            scale: *scale,
+                        };
+                        let get = |i: usize| {
+                            nio.inputs[i]
+                                .ok_or_else(|| EngineError::Internal("attention input".into()))
+                        };
+                        let (q, k, v, pos) = (get(0)?, get(1)?, get(2)?, get(3)?);
+                        attention::attention(
+                            self.kernels,
+                            &shape,
+                            q.f32(),
+                            k,
+                            v,
+                            pos.i32(),
+                            nio.output.f32(),
+                        )?;
+                    }
+                    op => wisp_ops::reference::execute(op, &nio.inputs, &mut nio.output)?,
+                }
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,109 @@
+//! wisp: private, on-device inference for small language models.
+//!
+//! This crate is the facade an app embeds: it picks the backends, finds the
+//! model cache, and re-exports the engine's types. Everything runs locally;
+//! there is no network code in wisp.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! let model = wisp::load_model(&wisp::default_model_path(), &wisp::LoadOptions::default())?;
+//! let mut session = model.session(wisp::SessionOptions::default())?;
+//! let prompt = model.encode_prompt("The capital of France is", false)?;
+//! let mut sampler = wisp::Sampler::new(wisp::SamplingParams::greedy());
+//! let out = wisp::generate(&mut session, &prompt, &mut sampler, &Default::default(), |_| true)?;
+//! let text = model.tokenizer().decode(&out.ids, false)?;
+//! # Ok::<(), wisp::EngineError>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use wisp_backend_cpu::{CpuBackend, CpuOptions, Isa};
+pub use wisp_engine::generate::{generate, GenerateOptions, Generated, Utf8Stream};
+pub use wisp_engine::{
+    Backend, EngineError, LogitsMode, Model, PlacementOptions, PlacementReport, ReferenceBackend,
+    Sampler, SamplingParams, Session, SessionOptions,
+};
+pub use {wisp_engine as engine, wisp_formats as formats, wisp_ops as ops};
+
+/// File name of the default model inside the model cache.
+pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+/// The command that fills the model cache.
+pub const FETCH_COMMAND: &str = "./scripts/fetch-models.sh";
+
+/// The model cache: `$WISP_MODELS`, else `~/.cache/wisp/models`.
+pub fn models_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("WISP_MODELS").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".cache").join("wisp").join("models")
+}
+
+/// Path of the default model (SmolLM2-135M-Instruct Q4_1) in the cache.
+pub fn default_model_path() -> PathBuf {
+    models_dir().join(DEFAULT_MODEL_FILE)
+}
+
+/// Which backends run the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// The SIMD CPU backend.
+    #[default]
+    Cpu,
+    /// The scalar reference kernels (the oracle; slow, exact f32 activations).
+    Reference,
+}
+
+impl BackendChoice {
+    /// Parses a backend name as used by `--backend`.
+    pub fn parse(s: &str) -> Result<BackendChoice, EngineError> {
+        match s {
+            "cpu" => Ok(BackendChoice::Cpu),
+            "reference" => Ok(BackendChoice::Reference),
+            other => Err(EngineError::InvalidArgument(format!(
+                "unknown backend {other:?} (available here: cpu, reference)"
+            ))),
+        }
+    }
+}
+
+/// How to load a model.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    pub backend: BackendChoice,
+    /// CPU threads (0: one per core).
+    pub threads: usize,
+    /// Force an ISA (else `WISP_ISA`, else the best available).
+    pub isa: Option<Isa>,
+    pub placement: PlacementOptions,
+}
+
+/// The backend list for `opts`, in priority order (fallback last).
+pub fn backends(opts: &LoadOptions) -> Result<Vec<Arc<dyn Backend>>, EngineError> {
+    Ok(match opts.backend {
+        BackendChoice::Cpu => vec![Arc::new(CpuBackend::new(CpuOptions {
+            threads: opts.threads,
+            isa: opts.isa,
+        })?)],
+        BackendChoice::Reference => vec![Arc::new(ReferenceBackend)],
+    })
+}
+
+/// Loads a GGUF model. A missing file gets an error that names the fetch command.
+pub fn load_model(path: &Path, opts: &LoadOptions) -> Result<Arc<Model>, EngineError> {
+    if !path.exists() {
+        return Err(EngineError::InvalidArgument(format!(
+            "model not found at {}; run {FETCH_COMMAND} to download the default models",
+            path.display()
+        )));
+    }
+    let backends = backends(opts)?;
+    Ok(Arc::new(Model::load(
+        path,
+        backends,
+        opts.placement.clone(),
+    )?))
+}
