@@ -42,7 +42,7 @@ fn sessions_share_one_model_across_threads() {
     let prompt = model
         .encode_prompt("The capital of France is", false)
         .unwrap();
-    let run = |m: std::sync::Arc<wisp::Model>| {
+    let run = move |m: std::sync::Arc<wisp::Model>, prompt: Vec<u32>| {
         let mut s = m.session(Default::default()).unwrap();
         let mut ids = Vec::new();
         let mut logits = s.eval(&prompt, LogitsMode::Last).unwrap();
@@ -53,12 +53,12 @@ fn sessions_share_one_model_across_threads() {
         }
         ids
     };
-    let alone = run(model.clone());
+    let alone = run(model.clone(), prompt.clone());
     let handles: Vec<_> = (0..3)
         .map(|_| {
             let m = model.clone();
-            let f = run;
-            std::thread::spawn(move || f(m))
+            let p = prompt.clone();
+            std::thread::spawn(move || run(m, p))
         })
         .collect();
     for h in handles {

@@ -256,8 +256,7 @@ unsafe fn quantize_q8_avx2(x: &[f32], out: &mut [BlockQ8]) {
         let b = _mm256_permutevar8x32_epi32(b, order);
         // SAFETY: `qs` is a 32-byte array; storeu has no alignment need.
         unsafe { _mm256_storeu_si256(ob.qs.as_mut_ptr().cast::<__m256i>(), b) };
-        ob.d = d;
-        ob.s = d * sum as f32;
+        super::set_scales(ob, d, sum);
     }
 }
 

@@ -132,8 +132,7 @@ unsafe fn quantize_q8_avx512(x: &[f32], out: &mut [BlockQ8]) {
             _mm_storeu_si128(q, _mm512_cvtsepi32_epi8(i0));
             _mm_storeu_si128(q.add(1), _mm512_cvtsepi32_epi8(i1));
         }
-        ob.d = d;
-        ob.s = d * sum as f32;
+        super::set_scales(ob, d, sum);
     }
 }
 

@@ -85,18 +85,30 @@ pub struct BlockQ8 {
 
 /// Scale and inverse scale of an activation block with absolute maximum `amax`.
 ///
-/// Shared by every ISA so that all of them quantize identically. A block whose
-/// scale would be so small that `1/d` overflows (amax below ~4e-37) is treated
-/// as all zeros: `(0, 0)`.
+/// Shared by every ISA so that all of them quantize identically, and the same
+/// arithmetic as llama.cpp's `quantize_row_q8_0/q8_1` (codes from
+/// `127 / amax`), so wisp's int8 path rounds where llama.cpp's does. A block
+/// whose scale would be so small that the inverse overflows (amax below
+/// ~4e-37) is treated as all zeros: `(0, 0)`.
 #[inline(always)]
 pub(crate) fn q8_scale(amax: f32) -> (f32, f32) {
     let d = amax / 127.0;
-    let id = 1.0 / d;
-    if d != 0.0 && id.is_finite() {
+    let id = 127.0 / amax;
+    if d != 0.0 && id.is_finite() && (1.0 / d).is_finite() {
         (d, id)
     } else {
         (0.0, 0.0)
     }
+}
+
+/// Stores a block's scales. Unlike llama.cpp's Q8_0/Q8_1 blocks, `d` and
+/// `d · Σq` stay f32: rounding them to f16 (tried) moved wisp further from
+/// llama.cpp's logits on the golden prompts, and f16 overflows for blocks
+/// with |x| > ~2000, which this model's activations reach.
+#[inline(always)]
+pub(crate) fn set_scales(ob: &mut BlockQ8, d: f32, sum: i32) {
+    ob.d = d;
+    ob.s = d * sum as f32;
 }
 
 /// Instruction set chosen at run time (never by `-C target-cpu`).

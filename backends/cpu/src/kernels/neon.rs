@@ -129,8 +129,7 @@ unsafe fn quantize_q8_neon(x: &[f32], out: &mut [BlockQ8]) {
             // SAFETY: qs[8k .. 8k+8] lies inside the 32-byte array.
             unsafe { vst1_s8(ob.qs.as_mut_ptr().add(8 * k), vqmovn_s16(h)) };
         }
-        ob.d = d;
-        ob.s = d * sum as f32;
+        super::set_scales(ob, d, sum);
     }
 }
 

@@ -40,8 +40,7 @@ pub fn quantize_q8(x: &[f32], out: &mut [BlockQ8]) {
             *q = r as i8;
             sum += r;
         }
-        ob.d = d;
-        ob.s = d * sum as f32;
+        super::set_scales(ob, d, sum);
     }
 }
 
@@ -240,7 +239,8 @@ mod tests {
                 let sum: i32 = ab.qs.iter().map(|&q| q as i32).sum();
                 prop_assert_eq!(ab.s, ab.d * sum as f32);
                 for (&q, &v) in ab.qs.iter().zip(xb) {
-                    prop_assert!(((q as f64) - v as f64 / ab.d as f64).abs() <= 0.5 + 1e-4);
+                    let exact = if amax > 0.0 { v as f64 * 127.0 / amax as f64 } else { 0.0 };
+                    prop_assert!(((q as f64) - exact).abs() <= 0.5 + 1e-4);
                 }
             }
             let xq: Vec<f64> = a.iter().flat_map(|b| b.qs.iter().map(move |&q| b.d as f64 * q as f64)).collect();
