@@ -70,7 +70,9 @@ pub fn matmul(k: &Kernels, x: TensorView, w: TensorView, out: &mut [f32]) {
         out.par_chunks_mut(bs).enumerate().for_each(|(c, ys)| {
             let mut scratch = Vec::new();
             for (j, y) in ys.iter_mut().enumerate() {
-                *y = dot_row(c * bs + j, 0, &mut scratch);
+                let o = c * bs + j;
+                prefetch_row(wd, (o + PREFETCH_ROWS) * row_bytes, row_bytes);
+                *y = dot_row(o, 0, &mut scratch);
             }
         });
         return;
@@ -94,4 +96,25 @@ pub fn matmul(k: &Kernels, x: TensorView, w: TensorView, out: &mut [f32]) {
             out[t * m + o] = yt[o * n + t];
         }
     }
+}
+
+/// Rows ahead of the current one whose bytes are prefetched in GEMV.
+const PREFETCH_ROWS: usize = 4;
+
+/// Asks the CPU to start loading `len` bytes at `data[start..]` (no-op past the end).
+#[inline(always)]
+fn prefetch_row(data: &[u8], start: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let end = (start + len).min(data.len());
+        let mut off = start;
+        while off < end {
+            // SAFETY: prefetch is a hint that never faults; the address is inside `data`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(data.as_ptr().add(off).cast()) };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, start, len);
 }
