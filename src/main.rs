@@ -37,6 +37,54 @@ enum Cmd {
     Tokenize(TokenizeArgs),
     /// Print metadata, tensors and the execution plan of a model.
     Inspect(InspectArgs),
+    /// Measure prefill and decode speed, like llama-bench.
+    Bench(BenchArgs),
+    /// Perplexity of a text file, computed the way llama-perplexity does.
+    Perplexity(PerplexityArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Model file (GGUF). Default: SmolLM2-135M-Instruct Q4_1 from the model cache.
+    #[arg(short = 'm', long = "model")]
+    model: Option<PathBuf>,
+    /// Prompt lengths to measure (prefill), comma-separated.
+    #[arg(short = 'p', long = "n-prompt", default_value = "512", value_delimiter = ',')]
+    prompts: Vec<usize>,
+    /// Tokens to generate one by one (decode), comma-separated; 0 skips.
+    #[arg(short = 'n', long = "n-gen", default_value = "64", value_delimiter = ',')]
+    gens: Vec<usize>,
+    /// Thread counts, comma-separated.
+    #[arg(short = 't', long = "threads", default_value = "1,2", value_delimiter = ',')]
+    threads: Vec<usize>,
+    /// Repetitions of each test.
+    #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
+    reps: usize,
+    #[arg(long, default_value = "cpu")]
+    backend: String,
+    #[arg(long)]
+    isa: Option<String>,
+    /// One JSON object per line and row.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct PerplexityArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Text file to score.
+    #[arg(short = 'f', long = "file")]
+    file: PathBuf,
+    /// Window size in tokens.
+    #[arg(short = 'c', long = "ctx-size", default_value_t = 512)]
+    ctx: usize,
+    /// KV-cache type: f16 or f32.
+    #[arg(long = "kv-type", default_value = "f16")]
+    kv_type: String,
+    /// End with a JSON line {"ppl","ppl_stderr","tokens","windows"}.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Clone)]
@@ -459,6 +507,198 @@ fn inspect(a: InspectArgs) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// Peak resident set size of this process in MiB (Linux `VmHWM`), if known.
+fn peak_rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn mean_sd(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len().max(1) as f64;
+    let m = xs.iter().sum::<f64>() / n;
+    let v = xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0).max(1.0);
+    (m, v.sqrt())
+}
+
+fn percentile(xs: &[f64], p: f64) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return 0.0;
+    }
+    let i = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+fn bench(a: BenchArgs) -> Result<(), EngineError> {
+    if a.reps == 0 {
+        return Err(EngineError::InvalidArgument("--repetitions must be at least 1".into()));
+    }
+    let path = a.model.clone().unwrap_or_else(wisp::default_model_path);
+    let isa = match &a.isa {
+        Some(s) => Some(Isa::parse(s).map_err(EngineError::InvalidArgument)?),
+        None => None,
+    };
+    if !a.json {
+        println!(
+            "| model | backend | isa | threads | test | t/s | p50 ms | p95 ms | load ms | peak RSS MiB | fallback |"
+        );
+        println!("|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|");
+    }
+    let name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    for &threads in &a.threads {
+        let t0 = Instant::now();
+        let model = wisp::load_model(
+            &path,
+            &LoadOptions {
+                backend: BackendChoice::parse(&a.backend)?,
+                threads,
+                isa,
+                placement: PlacementOptions::from_env()?,
+            },
+        )?;
+        let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let backend_desc = model.backends()[0].describe();
+        let isa_name = backend_desc
+            .split("isa ")
+            .nth(1)
+            .and_then(|s| s.split(',').next())
+            .unwrap_or("-")
+            .to_string();
+        let n_vocab = model.config().n_vocab as u64;
+        // Deterministic pseudo-random tokens, like llama-bench's random prompt.
+        let mut state = 0x9e3779b97f4a7c15u64;
+        let mut next_tok = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n_vocab) as u32
+        };
+        let max_len = a.prompts.iter().chain(a.gens.iter()).copied().max().unwrap_or(1) + 1;
+        let mut session = model.session(SessionOptions {
+            n_ctx: max_len.max(16),
+            n_batch: max_len.max(16),
+            ..Default::default()
+        })?;
+        let mut rows: Vec<(String, Vec<f64>, Vec<f64>)> = Vec::new();
+        for &p in a.prompts.iter().filter(|&&p| p > 0) {
+            let toks: Vec<u32> = (0..p).map(|_| next_tok()).collect();
+            // Warm-up run (page-in of the weights, graph compilation).
+            session.reset();
+            session.eval(&toks, LogitsMode::Last)?;
+            let mut tps = Vec::new();
+            let mut lat = Vec::new();
+            for _ in 0..a.reps {
+                session.reset();
+                let t = Instant::now();
+                session.eval(&toks, LogitsMode::Last)?;
+                let s = t.elapsed().as_secs_f64();
+                tps.push(p as f64 / s);
+                lat.push(s * 1e3);
+            }
+            rows.push((format!("pp{p}"), tps, lat));
+        }
+        for &n in a.gens.iter().filter(|&&n| n > 0) {
+            session.reset();
+            session.eval(&[next_tok()], LogitsMode::Last)?;
+            let mut tps = Vec::new();
+            let mut lat = Vec::new();
+            for _ in 0..a.reps {
+                session.reset();
+                let mut id = next_tok();
+                let t = Instant::now();
+                for _ in 0..n {
+                    let ts = Instant::now();
+                    let logits = session.eval(&[id], LogitsMode::Last)?;
+                    id = wisp::engine::sampling::argmax(&logits);
+                    lat.push(ts.elapsed().as_secs_f64() * 1e3);
+                }
+                tps.push(n as f64 / t.elapsed().as_secs_f64());
+            }
+            rows.push((format!("tg{n}"), tps, lat));
+        }
+        let rss = peak_rss_mb().unwrap_or(0.0);
+        let cg = model.compiled(&wisp::engine::model::GraphShape {
+            n_tokens: 1,
+            n_ctx: max_len.max(16),
+            kv_dtype: DType::F16,
+            logits: LogitsMode::Last,
+        })?;
+        let fallback = cg.report.fallback_rate_nodes();
+        for (test, tps, lat) in rows {
+            let (m, sd) = mean_sd(&tps);
+            let (p50, p95) = (percentile(&lat, 50.0), percentile(&lat, 95.0));
+            if a.json {
+                println!(
+                    "{}",
+                    json!({"model": name, "test": test, "threads": threads, "tokens_per_s": m, "stddev": sd,
+                        "p50_ms": p50, "p95_ms": p95, "load_ms": load_ms, "peak_rss_mb": rss,
+                        "backend": a.backend, "isa": isa_name, "fallback_rate": fallback})
+                );
+            } else {
+                println!(
+                    "| {name} | {} | {isa_name} | {threads} | {test} | {m:.1} ± {sd:.1} | {p50:.2} | {p95:.2} | {load_ms:.0} | {rss:.0} | {:.1}% |",
+                    a.backend,
+                    100.0 * fallback
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn perplexity(a: PerplexityArgs) -> Result<(), EngineError> {
+    let model = a.model.load()?;
+    let bytes = std::fs::read(&a.file).map_err(|e| {
+        EngineError::InvalidArgument(format!("cannot read {}: {e}", a.file.display()))
+    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| EngineError::InvalidArgument(format!("{} is not UTF-8: {e}", a.file.display())))?;
+    let tokens = model.tokenizer().encode(&text, false)?;
+    let bos = if model.special().add_bos { model.special().bos } else { None };
+    let windows = (tokens.len() / a.ctx.max(1)) as u64;
+    eprintln!(
+        "{} tokens, {} windows of {} (scoring the second half of each)",
+        tokens.len(),
+        windows,
+        a.ctx
+    );
+    let bar = indicatif::ProgressBar::new(windows);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} windows, {elapsed} [{msg}]")
+            .map_err(|e| EngineError::Internal(e.to_string()))?,
+    );
+    let t = Instant::now();
+    let r = wisp::engine::perplexity::perplexity(
+        &model,
+        &tokens,
+        a.ctx,
+        bos,
+        kv_dtype(&a.kv_type)?,
+        &mut |done, _total, ppl| {
+            bar.set_position(done as u64);
+            bar.set_message(format!("PPL {ppl:.4}"));
+        },
+    )?;
+    bar.finish();
+    eprintln!(
+        "Final estimate: PPL = {:.4} +/- {:.5} ({} tokens scored, {:.1} s)",
+        r.ppl,
+        r.ppl_stderr,
+        r.tokens,
+        t.elapsed().as_secs_f64()
+    );
+    if a.json {
+        println!(
+            "{}",
+            json!({"ppl": r.ppl, "ppl_stderr": r.ppl_stderr, "tokens": r.tokens, "windows": r.windows})
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -473,6 +713,8 @@ fn main() -> ExitCode {
         Cmd::Chat(a) => chat(a),
         Cmd::Tokenize(a) => tokenize(a),
         Cmd::Inspect(a) => inspect(a),
+        Cmd::Bench(a) => bench(a),
+        Cmd::Perplexity(a) => perplexity(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

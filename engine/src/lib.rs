@@ -15,6 +15,7 @@ pub mod generate;
 pub mod graph;
 pub mod model;
 pub mod partition;
+pub mod perplexity;
 pub mod planner;
 pub mod reference_backend;
 pub mod sampling;
