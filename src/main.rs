@@ -49,13 +49,28 @@ struct BenchArgs {
     #[arg(short = 'm', long = "model")]
     model: Option<PathBuf>,
     /// Prompt lengths to measure (prefill), comma-separated.
-    #[arg(short = 'p', long = "n-prompt", default_value = "512", value_delimiter = ',')]
+    #[arg(
+        short = 'p',
+        long = "n-prompt",
+        default_value = "512",
+        value_delimiter = ','
+    )]
     prompts: Vec<usize>,
     /// Tokens to generate one by one (decode), comma-separated; 0 skips.
-    #[arg(short = 'n', long = "n-gen", default_value = "64", value_delimiter = ',')]
+    #[arg(
+        short = 'n',
+        long = "n-gen",
+        default_value = "64",
+        value_delimiter = ','
+    )]
     gens: Vec<usize>,
     /// Thread counts, comma-separated.
-    #[arg(short = 't', long = "threads", default_value = "1,2", value_delimiter = ',')]
+    #[arg(
+        short = 't',
+        long = "threads",
+        default_value = "1,2",
+        value_delimiter = ','
+    )]
     threads: Vec<usize>,
     /// Repetitions of each test.
     #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
@@ -534,7 +549,9 @@ fn percentile(xs: &[f64], p: f64) -> f64 {
 
 fn bench(a: BenchArgs) -> Result<(), EngineError> {
     if a.reps == 0 {
-        return Err(EngineError::InvalidArgument("--repetitions must be at least 1".into()));
+        return Err(EngineError::InvalidArgument(
+            "--repetitions must be at least 1".into(),
+        ));
     }
     let path = a.model.clone().unwrap_or_else(wisp::default_model_path);
     let isa = match &a.isa {
@@ -547,7 +564,10 @@ fn bench(a: BenchArgs) -> Result<(), EngineError> {
         );
         println!("|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|");
     }
-    let name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
     for &threads in &a.threads {
         let t0 = Instant::now();
         let model = wisp::load_model(
@@ -576,7 +596,14 @@ fn bench(a: BenchArgs) -> Result<(), EngineError> {
             state ^= state << 17;
             (state % n_vocab) as u32
         };
-        let max_len = a.prompts.iter().chain(a.gens.iter()).copied().max().unwrap_or(1) + 1;
+        let max_len = a
+            .prompts
+            .iter()
+            .chain(a.gens.iter())
+            .copied()
+            .max()
+            .unwrap_or(1)
+            + 1;
         let mut session = model.session(SessionOptions {
             n_ctx: max_len.max(16),
             n_batch: max_len.max(16),
@@ -619,6 +646,21 @@ fn bench(a: BenchArgs) -> Result<(), EngineError> {
             }
             rows.push((format!("tg{n}"), tps, lat));
         }
+        if let Some(prof) = model.backends()[0].take_profile() {
+            let total: f64 = prof.iter().map(|p| p.seconds).sum();
+            eprintln!("profile ({threads} threads, all tests): op, calls, ms, share");
+            let mut prof = prof;
+            prof.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+            for p in prof {
+                eprintln!(
+                    "  {:<10} {:>8} {:>10.1} {:>5.1}%",
+                    p.op,
+                    p.calls,
+                    p.seconds * 1e3,
+                    100.0 * p.seconds / total.max(1e-12)
+                );
+            }
+        }
         let rss = peak_rss_mb().unwrap_or(0.0);
         let cg = model.compiled(&wisp::engine::model::GraphShape {
             n_tokens: 1,
@@ -654,10 +696,15 @@ fn perplexity(a: PerplexityArgs) -> Result<(), EngineError> {
     let bytes = std::fs::read(&a.file).map_err(|e| {
         EngineError::InvalidArgument(format!("cannot read {}: {e}", a.file.display()))
     })?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| EngineError::InvalidArgument(format!("{} is not UTF-8: {e}", a.file.display())))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        EngineError::InvalidArgument(format!("{} is not UTF-8: {e}", a.file.display()))
+    })?;
     let tokens = model.tokenizer().encode(&text, false)?;
-    let bos = if model.special().add_bos { model.special().bos } else { None };
+    let bos = if model.special().add_bos {
+        model.special().bos
+    } else {
+        None
+    };
     let windows = (tokens.len() / a.ctx.max(1)) as u64;
     eprintln!(
         "{} tokens, {} windows of {} (scoring the second half of each)",

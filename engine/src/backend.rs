@@ -38,6 +38,20 @@ pub trait Backend: Send + Sync {
     fn describe(&self) -> String {
         self.name().to_string()
     }
+
+    /// Time spent per op since the last call, when the backend was asked to
+    /// profile (`WISP_PROFILE=1`); `None` when it does not profile.
+    fn take_profile(&self) -> Option<Vec<OpTime>> {
+        None
+    }
+}
+
+/// Accumulated time of one op name on one backend.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpTime {
+    pub op: &'static str,
+    pub calls: u64,
+    pub seconds: f64,
 }
 
 /// A compiled partition.

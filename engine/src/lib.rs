@@ -22,7 +22,7 @@ pub mod sampling;
 pub mod session;
 pub mod tokenizer;
 
-pub use backend::{Backend, Bindings, Executable, NodeIo, Support, WeightStore};
+pub use backend::{Backend, Bindings, Executable, NodeIo, OpTime, Support, WeightStore};
 pub use error::EngineError;
 pub use executor::CompiledGraph;
 pub use graph::{Graph, NodeId, ValueId, ValueKind};

@@ -35,7 +35,9 @@ pub fn perplexity(
     progress: Progress,
 ) -> Result<Perplexity, EngineError> {
     if n_ctx < 4 {
-        return Err(EngineError::InvalidArgument(format!("context {n_ctx} is too small for perplexity")));
+        return Err(EngineError::InvalidArgument(format!(
+            "context {n_ctx} is too small for perplexity"
+        )));
     }
     let windows = tokens.len() / n_ctx;
     if windows == 0 {

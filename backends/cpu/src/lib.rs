@@ -10,9 +10,11 @@ pub mod attention;
 pub mod kernels;
 pub mod matmul;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use wisp_engine::{Backend, Bindings, EngineError, Executable, Graph, NodeId, Support};
+use wisp_engine::{Backend, Bindings, EngineError, Executable, Graph, NodeId, OpTime, Support};
 use wisp_ops::{DType, Op};
 
 pub use kernels::{Isa, Kernels};
@@ -40,7 +42,11 @@ pub struct CpuBackend {
     kernels: &'static Kernels,
     pool: Arc<rayon::ThreadPool>,
     threads: usize,
+    profile: Option<Arc<Profile>>,
 }
+
+/// Per-op time, kept only when `WISP_PROFILE` is set (one clock read per node).
+type Profile = Mutex<BTreeMap<&'static str, (u64, f64)>>;
 
 impl CpuBackend {
     /// Detects the ISA (or takes the one asked for) and starts the pool.
@@ -71,10 +77,14 @@ impl CpuBackend {
                 backend: "cpu".into(),
                 message: format!("cannot start {threads} threads: {e}"),
             })?;
+        let profile = std::env::var_os("WISP_PROFILE")
+            .filter(|v| !v.is_empty() && v != "0")
+            .map(|_| Arc::new(Mutex::new(BTreeMap::new())));
         Ok(CpuBackend {
             kernels: isa.kernels(),
             pool: Arc::new(pool),
             threads,
+            profile,
         })
     }
 
@@ -93,6 +103,7 @@ struct CpuExec {
     nodes: Vec<NodeId>,
     kernels: &'static Kernels,
     pool: Arc<rayon::ThreadPool>,
+    profile: Option<Arc<Profile>>,
 }
 
 impl Backend for CpuBackend {
@@ -124,7 +135,23 @@ impl Backend for CpuBackend {
             nodes: nodes.to_vec(),
             kernels: self.kernels,
             pool: self.pool.clone(),
+            profile: self.profile.clone(),
         }))
+    }
+
+    fn take_profile(&self) -> Option<Vec<OpTime>> {
+        let p = self.profile.as_ref()?;
+        let mut map = p.lock().unwrap_or_else(|e| e.into_inner());
+        let out = map
+            .iter()
+            .map(|(op, (calls, seconds))| OpTime {
+                op,
+                calls: *calls,
+                seconds: *seconds,
+            })
+            .collect();
+        map.clear();
+        Some(out)
     }
 
     fn describe(&self) -> String {
@@ -140,7 +167,9 @@ impl Executable for CpuExec {
     fn run(&self, io: &mut Bindings) -> Result<(), EngineError> {
         self.pool.install(|| {
             for &n in &self.nodes {
+                let started = self.profile.as_ref().map(|_| Instant::now());
                 let mut nio = io.node_io(n)?;
+                let op_name = nio.op.name();
                 match nio.op {
                     Op::MatMul => {
                         let x = nio.inputs[0]
@@ -177,6 +206,12 @@ impl Executable for CpuExec {
                         )?;
                     }
                     op => wisp_ops::reference::execute(op, &nio.inputs, &mut nio.output)?,
+                }
+                if let (Some(p), Some(t)) = (&self.profile, started) {
+                    let mut map = p.lock().unwrap_or_else(|e| e.into_inner());
+                    let e = map.entry(op_name).or_insert((0, 0.0));
+                    e.0 += 1;
+                    e.1 += t.elapsed().as_secs_f64();
                 }
             }
             Ok(())

@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 use wisp_ops::{DType, TensorView};
 
-use crate::kernels::{BlockQ8, Kernels};
+use crate::kernels::{BlockQ8, Kernels, QuantKind};
 
 /// Weight rows per parallel task (a multiple of 8 keeps tasks cache-friendly).
 fn rows_per_task(m: usize) -> usize {
@@ -79,10 +79,30 @@ pub fn matmul(k: &Kernels, x: TensorView, w: TensorView, out: &mut [f32]) {
     }
     // Several tokens: each task owns a block of weight rows and writes them
     // for every token into a transposed buffer, then one pass transposes.
+    // Quantized weights go through the blocked GEMM kernel, which decodes
+    // each weight block once for several tokens.
     let mut yt = vec![0f32; m * n];
+    let quant = match w.ty.dtype {
+        DType::Q4_0 => Some(QuantKind::Q4_0),
+        DType::Q4_1 => Some(QuantKind::Q4_1),
+        DType::Q8_0 => Some(QuantKind::Q8_0),
+        _ => None,
+    };
     yt.par_chunks_mut(bs * n)
         .enumerate()
         .for_each(|(c, block)| {
+            if let (Some(kind), Act::Q8(q)) = (quant, &act) {
+                let rows = block.len() / n;
+                let wr = &wd[c * bs * row_bytes..(c * bs + rows) * row_bytes];
+                // Tokens in groups whose activations stay in L1/L2 while the rows stream.
+                let tg = 64usize;
+                let nb = kdim / 32;
+                for t0 in (0..n).step_by(tg) {
+                    let t1 = (t0 + tg).min(n);
+                    (k.gemm_q)(kind, wr, &q[t0 * nb..t1 * nb], nb, &mut block[t0..], n);
+                }
+                return;
+            }
             let mut scratch = Vec::new();
             for (j, ys) in block.chunks_mut(n).enumerate() {
                 let o = c * bs + j;

@@ -14,7 +14,14 @@ use wisp_ops::reference::{self, AttentionShape};
 use wisp_ops::{DType, TensorType, TensorView};
 
 fn weight_types() -> impl Strategy<Value = DType> {
-    prop::sample::select(vec![DType::Q4_0, DType::Q4_1, DType::Q8_0, DType::F16, DType::F32, DType::BF16])
+    prop::sample::select(vec![
+        DType::Q4_0,
+        DType::Q4_1,
+        DType::Q8_0,
+        DType::F16,
+        DType::F32,
+        DType::BF16,
+    ])
 }
 
 proptest! {
@@ -114,10 +121,22 @@ proptest! {
 fn attention_rejects_positions_outside_the_cache() {
     let ct = TensorType::new(DType::F32, &[4, 8]);
     let zeros = vec![0u8; 4 * 8 * 4];
-    let kv = TensorView { ty: &ct, data: &zeros };
-    let shape = AttentionShape { n_head: 1, n_kv_head: 1, head_dim: 8, scale: 1.0 };
+    let kv = TensorView {
+        ty: &ct,
+        data: &zeros,
+    };
+    let shape = AttentionShape {
+        n_head: 1,
+        n_kv_head: 1,
+        head_dim: 8,
+        scale: 1.0,
+    };
     let mut out = vec![0f32; 8];
     let q = vec![0f32; 8];
-    assert!(attention::attention(Isa::Scalar.kernels(), &shape, &q, kv, kv, &[4], &mut out).is_err());
-    assert!(attention::attention(Isa::Scalar.kernels(), &shape, &q, kv, kv, &[-1], &mut out).is_err());
+    assert!(
+        attention::attention(Isa::Scalar.kernels(), &shape, &q, kv, kv, &[4], &mut out).is_err()
+    );
+    assert!(
+        attention::attention(Isa::Scalar.kernels(), &shape, &q, kv, kv, &[-1], &mut out).is_err()
+    );
 }

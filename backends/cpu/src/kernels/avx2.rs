@@ -33,6 +33,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     axpy_f32,
     axpy_f16,
     f32_to_f16,
+    gemm_q,
 };
 
 // ---------------------------------------------------------------------------
@@ -539,4 +540,9 @@ unsafe fn f32_to_f16_avx2(x: &[f32], out: &mut [u8]) {
         let bits = _mm_extract_epi16::<0>(_mm_cvtps_ph::<RNE>(_mm_set_ss(v))) as u16;
         o.copy_from_slice(&bits.to_le_bytes());
     }
+}
+
+/// GEMM by dot products (no register-blocked kernel for this ISA yet).
+fn gemm_q(kind: super::QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize) {
+    super::gemm_by_dots(&KERNELS, kind, w, a, nb, out, ldo);
 }

@@ -34,6 +34,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     axpy_f32,
     axpy_f16,
     f32_to_f16,
+    gemm_q,
 };
 
 // ---------------------------------------------------------------------------
@@ -435,4 +436,160 @@ unsafe fn f32_to_f16_avx512(x: &[f32], out: &mut [u8]) {
             _mm256_mask_storeu_epi16(po.add(2 * i).cast::<i16>(), m, h);
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Register-blocked quantized GEMM (prefill): tiles of 4 weight rows × 4 tokens.
+//
+// Each weight block is decoded once and broadcast to both halves of a zmm;
+// two tokens' activation blocks share one zmm, so one `vpdpbusd` computes two
+// (row, token) pairs. The signed parts are folded into the dpbusd's initial
+// accumulator: Q4_0's Σ(q − 8)·a starts from −8·Σa and Q8_0's Σ(q + 128)·a
+// from −128·Σa (Σa per lane from one dpbusd against ones, shared by the 4
+// rows), so every lane holds an exact integer partial sum. Q4_1's m·s term is
+// accumulated in a separate 4-token vector per row.
+// ---------------------------------------------------------------------------
+
+fn gemm_q(kind: super::QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize) {
+    let (rows, tokens, rb) = super::gemm_shape(kind, w, a, nb, out, ldo);
+    let (r4, t4) = (rows / 4 * 4, tokens / 4 * 4);
+    for r in (0..r4).step_by(4) {
+        for t in (0..t4).step_by(4) {
+            // SAFETY: this table is reachable only after AVX-512 (+VNNI/VL/BW, AVX2, FMA,
+            // F16C) was detected; rows r..r+4 and tokens t..t+4 exist (gemm_shape checked
+            // the lengths), which is all the tile reads.
+            let tile = unsafe {
+                tile4x4(
+                    kind,
+                    &w[r * rb..(r + 4) * rb],
+                    rb,
+                    &a[t * nb..(t + 4) * nb],
+                    nb,
+                )
+            };
+            for (i, row) in tile.iter().enumerate() {
+                out[(r + i) * ldo + t..(r + i) * ldo + t + 4].copy_from_slice(row);
+            }
+        }
+    }
+    // Edges: the rows and tokens that do not fill a tile.
+    let dot = kind.dot(&KERNELS);
+    for r in 0..rows {
+        let t_from = if r < r4 { t4 } else { 0 };
+        let wr = &w[r * rb..(r + 1) * rb];
+        for t in t_from..tokens {
+            out[r * ldo + t] = dot(wr, &a[t * nb..(t + 1) * nb]);
+        }
+    }
+}
+
+/// Two tokens' 32 activation bytes in one zmm (token `lo` in the low half).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn pair_act(lo: &BlockQ8, hi: &BlockQ8) -> __m512i {
+    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load_act(lo)), load_act(hi))
+}
+
+/// `[d_lo ×8, d_hi ×8]`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn pair_scale(lo: &BlockQ8, hi: &BlockQ8) -> __m512 {
+    let l = _mm512_castps256_ps512(_mm256_set1_ps(lo.d));
+    _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+        _mm512_castps_pd(l),
+        _mm256_castps_pd(_mm256_set1_ps(hi.d)),
+    ))
+}
+
+/// Sums of the low and high 8 lanes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn half_sums(v: __m512) -> (f32, f32) {
+    (
+        hsum256(_mm512_castps512_ps256(v)),
+        hsum256(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
+            _mm512_castps_pd(v),
+        ))),
+    )
+}
+
+/// One 4×4 tile: `w` holds 4 rows of `rb` bytes, `a` 4 tokens of `nb` blocks.
+///
+/// # Safety
+/// The AVX-512 set named in the attribute must be available; `w.len() >= 4 * rb`
+/// with `rb == nb * kind.block_bytes()`, and `a.len() >= 4 * nb`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn tile4x4(
+    kind: super::QuantKind,
+    w: &[u8],
+    rb: usize,
+    a: &[BlockQ8],
+    nb: usize,
+) -> [[f32; 4]; 4] {
+    use super::QuantKind;
+    debug_assert!(w.len() >= 4 * rb && a.len() >= 4 * nb);
+    let bb = kind.block_bytes();
+    let mut acc = [[_mm512_setzero_ps(); 2]; 4];
+    let mut side = [_mm_setzero_ps(); 4];
+    let ones = _mm512_set1_epi8(1);
+    let wp = w.as_ptr();
+    for b in 0..nb {
+        let (a0, a1, a2, a3) = (&a[b], &a[nb + b], &a[2 * nb + b], &a[3 * nb + b]);
+        let act = [pair_act(a0, a1), pair_act(a2, a3)];
+        let da = [pair_scale(a0, a1), pair_scale(a2, a3)];
+        // Initial integer accumulators: −K·Σa per lane (K = 8 for Q4_0, 128 for Q8_0).
+        let init = match kind {
+            QuantKind::Q4_1 => [_mm512_setzero_si512(); 2],
+            QuantKind::Q4_0 => act.map(|x| {
+                let s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, x);
+                _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32::<3>(s))
+            }),
+            QuantKind::Q8_0 => act.map(|x| {
+                let s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, x);
+                _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32::<7>(s))
+            }),
+        };
+        let s4 = _mm_setr_ps(a0.s, a1.s, a2.s, a3.s);
+        for r in 0..4 {
+            // SAFETY: block b of row r lies inside `w` (r < 4, b < nb, rb = nb·bb).
+            let blk = unsafe { wp.add(r * rb + b * bb) };
+            // SAFETY: the block's bytes are readable (see above).
+            let (dw, q) = unsafe {
+                match kind {
+                    QuantKind::Q4_0 | QuantKind::Q4_1 => (
+                        load_f16x2(blk),
+                        load_nibbles(blk.add(if kind == QuantKind::Q4_1 { 4 } else { 2 })),
+                    ),
+                    QuantKind::Q8_0 => (
+                        load_f16x2(blk),
+                        _mm256_xor_si256(
+                            _mm256_loadu_si256(blk.add(2).cast::<__m256i>()),
+                            _mm256_set1_epi8(-128),
+                        ),
+                    ),
+                }
+            };
+            let wq = _mm512_broadcast_i64x4(q);
+            let d = _mm512_set1_ps(_mm_cvtss_f32(dw));
+            for p in 0..2 {
+                let dot = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(init[p], wq, act[p]));
+                acc[r][p] = _mm512_fmadd_ps(dot, _mm512_mul_ps(d, da[p]), acc[r][p]);
+            }
+            if kind == QuantKind::Q4_1 {
+                // m is the second f16 of the block.
+                let m = _mm_shuffle_ps::<0b01_01_01_01>(dw, dw);
+                side[r] = _mm_fmadd_ps(m, s4, side[r]);
+            }
+        }
+    }
+    let mut out = [[0f32; 4]; 4];
+    for r in 0..4 {
+        let (t0, t1) = half_sums(acc[r][0]);
+        let (t2, t3) = half_sums(acc[r][1]);
+        let mut sd = [0f32; 4];
+        // SAFETY: storeu of 4 floats into a 4-float array.
+        unsafe { _mm_storeu_ps(sd.as_mut_ptr(), side[r]) };
+        out[r] = [t0 + sd[0], t1 + sd[1], t2 + sd[2], t3 + sd[3]];
+    }
+    out
 }

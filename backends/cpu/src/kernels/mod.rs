@@ -312,6 +312,84 @@ pub struct Kernels {
     pub axpy_f16: fn(y: &mut [f32], alpha: f32, x: &[u8]),
     /// f32 to little-endian f16 bytes, round to nearest even; bit-identical on every ISA.
     pub f32_to_f16: fn(x: &[f32], out: &mut [u8]),
+    /// Quantized GEMM (prefill): `out[r * ldo + t]` = row r of `w` · token t
+    /// of `a`, for every row of `w` and every token of `a` (`a.len() / nb`
+    /// tokens of `nb` blocks). ISAs with a register-blocked kernel decode each
+    /// weight block once for several tokens; the others loop over the dots.
+    pub gemm_q:
+        fn(kind: QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize),
+}
+
+/// Weight formats of the quantized dot products and GEMM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QuantKind {
+    Q4_0,
+    Q4_1,
+    Q8_0,
+}
+
+impl QuantKind {
+    /// Bytes per block of 32 weights.
+    pub fn block_bytes(self) -> usize {
+        match self {
+            QuantKind::Q4_0 => Q4_0_BLOCK_BYTES,
+            QuantKind::Q4_1 => Q4_1_BLOCK_BYTES,
+            QuantKind::Q8_0 => Q8_0_BLOCK_BYTES,
+        }
+    }
+
+    /// The table's dot product for this format.
+    pub fn dot(self, k: &Kernels) -> fn(&[u8], &[BlockQ8]) -> f32 {
+        match self {
+            QuantKind::Q4_0 => k.dot_q4_0,
+            QuantKind::Q4_1 => k.dot_q4_1,
+            QuantKind::Q8_0 => k.dot_q8_0,
+        }
+    }
+}
+
+/// Checks the GEMM operands; returns (rows, tokens, row bytes).
+pub(crate) fn gemm_shape(
+    kind: QuantKind,
+    w: &[u8],
+    a: &[BlockQ8],
+    nb: usize,
+    out: &[f32],
+    ldo: usize,
+) -> (usize, usize, usize) {
+    assert!(nb > 0, "gemm_q: no blocks");
+    let rb = nb * kind.block_bytes();
+    assert_eq!(w.len() % rb, 0, "gemm_q: weights are not whole rows");
+    assert_eq!(a.len() % nb, 0, "gemm_q: activations are not whole tokens");
+    let (rows, tokens) = (w.len() / rb, a.len() / nb);
+    if rows > 0 && tokens > 0 {
+        assert!(tokens <= ldo, "gemm_q: ldo {ldo} < tokens {tokens}");
+        assert!(
+            out.len() >= (rows - 1) * ldo + tokens,
+            "gemm_q: output too small"
+        );
+    }
+    (rows, tokens, rb)
+}
+
+/// GEMM as a loop of the table's dot products (ISAs without a blocked kernel).
+pub(crate) fn gemm_by_dots(
+    k: &Kernels,
+    kind: QuantKind,
+    w: &[u8],
+    a: &[BlockQ8],
+    nb: usize,
+    out: &mut [f32],
+    ldo: usize,
+) {
+    let (rows, tokens, rb) = gemm_shape(kind, w, a, nb, out, ldo);
+    let dot = kind.dot(k);
+    for r in 0..rows {
+        let wr = &w[r * rb..(r + 1) * rb];
+        for t in 0..tokens {
+            out[r * ldo + t] = dot(wr, &a[t * nb..(t + 1) * nb]);
+        }
+    }
 }
 
 impl fmt::Debug for Kernels {
@@ -892,6 +970,43 @@ mod tests {
                 let mut got = vec![0u8; 2 * x.len()];
                 (isa.kernels().f32_to_f16)(&x, &mut got);
                 prop_assert_eq!(&got, &want, "{}", isa);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        /// The blocked GEMM equals the dot-product loop (same integer sums; float
+        /// order may differ) for every ISA, format, and ragged shape.
+        #[test]
+        fn gemm_matches_dot_loop(
+            rows in 1usize..11, tokens in 1usize..11, nb in 1usize..6, seed in any::<u64>(), kind_i in 0usize..3,
+        ) {
+            let kind = [QuantKind::Q4_0, QuantKind::Q4_1, QuantKind::Q8_0][kind_i];
+            let mut st = seed | 1;
+            let mut next = || { st ^= st << 13; st ^= st >> 7; st ^= st << 17; st };
+            let bb = kind.block_bytes();
+            let mut w = vec![0u8; rows * nb * bb];
+            for blk in w.chunks_exact_mut(bb) {
+                for x in blk.iter_mut() { *x = next() as u8; }
+                // A sane f16 scale (and min) in the first bytes.
+                let d = half::f16::from_f32(((next() % 1000) as f32 - 500.0) / 3000.0).to_bits().to_le_bytes();
+                blk[0..2].copy_from_slice(&d);
+                if kind == QuantKind::Q4_1 { blk[2..4].copy_from_slice(&half::f16::from_f32(0.01).to_bits().to_le_bytes()); }
+            }
+            let x: Vec<f32> = (0..tokens * nb * 32).map(|_| ((next() % 2001) as f32 - 1000.0) / 100.0).collect();
+            let mut a = vec![BlockQ8::default(); tokens * nb];
+            (Isa::Scalar.kernels().quantize_q8)(&x, &mut a);
+            let ldo = tokens + 3;
+            let mut want = vec![0f32; rows * ldo];
+            gemm_by_dots(Isa::Scalar.kernels(), kind, &w, &a, nb, &mut want, ldo);
+            for isa in Isa::supported() {
+                let mut got = vec![0f32; rows * ldo];
+                (isa.kernels().gemm_q)(kind, &w, &a, nb, &mut got, ldo);
+                for r in 0..rows { for t in 0..tokens {
+                    let (g, e) = (got[r * ldo + t], want[r * ldo + t]);
+                    prop_assert!((g - e).abs() <= 1e-4 * (1.0 + e.abs()), "{} {kind:?} [{r},{t}] {g} vs {e}", isa.name());
+                }}
             }
         }
     }

@@ -269,3 +269,8 @@ unsafe fn axpy_f32_neon(y: &mut [f32], alpha: f32, x: &[f32]) {
         *yj = alpha.mul_add(*xj, *yj);
     }
 }
+
+/// GEMM by dot products (no register-blocked kernel for this ISA yet).
+fn gemm_q(kind: super::QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize) {
+    super::gemm_by_dots(&KERNELS, kind, w, a, nb, out, ldo);
+}

@@ -20,6 +20,7 @@ pub(crate) static KERNELS: Kernels = Kernels {
     axpy_f32,
     axpy_f16,
     f32_to_f16,
+    gemm_q,
 };
 
 #[inline(always)]
@@ -274,4 +275,9 @@ mod tests {
         assert_eq!(out, w);
         assert_eq!(dot_f32(&[], &[]), 0.0);
     }
+}
+
+/// GEMM by dot products (no register-blocked kernel for this ISA yet).
+fn gemm_q(kind: super::QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize) {
+    super::gemm_by_dots(&KERNELS, kind, w, a, nb, out, ldo);
 }
