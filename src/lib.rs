@@ -79,6 +79,8 @@ pub struct LoadOptions {
     /// Force an ISA (else `WISP_ISA`, else the best available).
     pub isa: Option<Isa>,
     pub placement: PlacementOptions,
+    /// Skip the graph fusion pass (parity tests, debugging).
+    pub no_fusion: bool,
 }
 
 /// The backend list for `opts`, in priority order (fallback last).
@@ -101,9 +103,6 @@ pub fn load_model(path: &Path, opts: &LoadOptions) -> Result<Arc<Model>, EngineE
         )));
     }
     let backends = backends(opts)?;
-    Ok(Arc::new(Model::load(
-        path,
-        backends,
-        opts.placement.clone(),
-    )?))
+    let model = Model::load(path, backends, opts.placement.clone())?;
+    Ok(Arc::new(model.with_fusion(!opts.no_fusion)))
 }

@@ -119,6 +119,9 @@ struct ModelArgs {
     /// Fail instead of falling back to the CPU for any node.
     #[arg(long)]
     no_fallback: bool,
+    /// Run the graph without the fusion pass.
+    #[arg(long)]
+    no_fusion: bool,
 }
 
 impl ModelArgs {
@@ -134,6 +137,7 @@ impl ModelArgs {
             threads: self.threads,
             isa,
             placement,
+            no_fusion: self.no_fusion,
         };
         let path = self.model.clone().unwrap_or_else(wisp::default_model_path);
         let t = Instant::now();
@@ -577,6 +581,7 @@ fn bench(a: BenchArgs) -> Result<(), EngineError> {
                 threads,
                 isa,
                 placement: PlacementOptions::from_env()?,
+                no_fusion: false,
             },
         )?;
         let load_ms = t0.elapsed().as_secs_f64() * 1e3;

@@ -55,6 +55,8 @@ pub enum GraphError {
     StateWrittenTwice(String),
     #[error("value {0:?} is not a state")]
     NotAState(String),
+    #[error("invalid graph: {0}")]
+    Invalid(String),
 }
 
 /// A whole computation: values, nodes in a valid order, inputs and outputs.

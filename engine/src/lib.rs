@@ -11,6 +11,7 @@ pub mod buffer;
 pub mod chat;
 pub mod error;
 pub mod executor;
+pub mod fusion;
 pub mod generate;
 pub mod graph;
 pub mod model;

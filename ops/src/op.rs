@@ -56,6 +56,11 @@ pub enum Op {
     Reshape,
     /// `[x f32 [N, D]] → f32 [len, D]`: rows start..start+len.
     TakeRows { start: usize, len: usize },
+    /// Fused `rms_norm` then `mul` by a row vector: `[x f32 [N, D], w f32 [D]] → f32 [N, D]`.
+    RmsNormMul { eps: f32 },
+    /// Fused gate/up projections and SwiGLU:
+    /// `[x f32 [N, K], w_gate [M, K], w_up [M, K]] → f32 [N, M]` = silu(x·w_gateᵀ) · (x·w_upᵀ).
+    MatMulSwiGlu,
 }
 
 /// Why an op cannot be built or run with the given operands.
@@ -94,11 +99,13 @@ impl Op {
             Op::Attention { .. } => "attention",
             Op::Reshape => "reshape",
             Op::TakeRows { .. } => "take_rows",
+            Op::RmsNormMul { .. } => "rms_norm_mul",
+            Op::MatMulSwiGlu => "matmul_swiglu",
         }
     }
 
     /// Every op name, for validating deny-lists and filters.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 14] = [
         "get_rows",
         "matmul",
         "rms_norm",
@@ -111,6 +118,8 @@ impl Op {
         "attention",
         "reshape",
         "take_rows",
+        "rms_norm_mul",
+        "matmul_swiglu",
     ];
 
     /// The input whose buffer the output may reuse (the planner decides).
@@ -122,7 +131,8 @@ impl Op {
             | Op::Rope { .. }
             | Op::Silu
             | Op::SwiGlu
-            | Op::Reshape => Some(0),
+            | Op::Reshape
+            | Op::RmsNormMul { .. } => Some(0),
             _ => None,
         }
     }
@@ -157,7 +167,8 @@ impl Op {
     ) -> Result<TensorType, OpError> {
         let arity = match self {
             Op::GetRows | Op::MatMul | Op::Mul | Op::Add | Op::Rope { .. } | Op::SwiGlu => 2,
-            Op::KvStore => 2,
+            Op::KvStore | Op::RmsNormMul { .. } => 2,
+            Op::MatMulSwiGlu => 3,
             Op::Attention { .. } => 4,
             _ => 1,
         };
@@ -289,6 +300,22 @@ impl Op {
                 }
                 Ok(want.clone())
             }
+            Op::RmsNormMul { .. } => {
+                let (_, d) = f32_2d(0)?;
+                let w = inputs[1];
+                if w.dtype != DType::F32 || w.shape != [d] {
+                    return Err(self.err_input(1, w, format!("f32 [{d}]")));
+                }
+                Ok(inputs[0].clone())
+            }
+            Op::MatMulSwiGlu => {
+                let gate = Op::MatMul.infer(&[inputs[0], inputs[1]], None)?;
+                let up = Op::MatMul.infer(&[inputs[0], inputs[2]], None)?;
+                if gate != up {
+                    return Err(self.err_input(2, inputs[2], inputs[1].to_string()));
+                }
+                Ok(gate)
+            }
             Op::TakeRows { start, len } => {
                 let (n, d) = f32_2d(0)?;
                 if start.checked_add(*len).is_none_or(|e| e > n) || *len == 0 {
@@ -305,6 +332,8 @@ impl Op {
         let o = out.numel() as u64;
         match self {
             Op::MatMul => 2 * o * inputs[0].row_len() as u64,
+            Op::MatMulSwiGlu => 4 * o * inputs[0].row_len() as u64 + 4 * o,
+            Op::RmsNormMul { .. } => 5 * o,
             Op::Attention {
                 n_head, head_dim, ..
             } => {

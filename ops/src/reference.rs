@@ -101,6 +101,23 @@ pub fn execute(
             attention(&shape, q.f32(), k, v, pos.i32(), out.f32())
         }
         Op::Reshape => Ok(()),
+        Op::RmsNormMul { eps } => {
+            let d = out.ty.row_len();
+            rms_norm_inplace(out.f32(), d, *eps);
+            broadcast(out.f32(), input(1)?.f32(), |a, b| a * b);
+            Ok(())
+        }
+        Op::MatMulSwiGlu => {
+            let x = input(0)?;
+            let k = x.ty.row_len();
+            let mut up = vec![0f32; out.ty.numel()];
+            matmul(x.f32(), k, input(1)?, out.f32());
+            matmul(x.f32(), k, input(2)?, &mut up);
+            for (g, u) in out.f32().iter_mut().zip(&up) {
+                *g = silu(*g) * u;
+            }
+            Ok(())
+        }
         Op::TakeRows { start, len } => {
             let x = input(0)?;
             let d = x.ty.row_len();

@@ -178,6 +178,14 @@ impl Executable for CpuExec {
                             .ok_or_else(|| EngineError::Internal("matmul weight".into()))?;
                         matmul::matmul(self.kernels, x, w, nio.output.f32());
                     }
+                    Op::MatMulSwiGlu => {
+                        let get = |i: usize| {
+                            nio.inputs[i]
+                                .ok_or_else(|| EngineError::Internal("matmul_swiglu input".into()))
+                        };
+                        let (x, g, u) = (get(0)?, get(1)?, get(2)?);
+                        matmul::matmul_swiglu(self.kernels, x, g, u, nio.output.f32());
+                    }
                     Op::Attention {
                         n_head,
                         n_kv_head,

@@ -1,66 +1,121 @@
-//! Matrix multiplication y = x · wᵀ for every weight dtype.
+//! Matrix multiplication y = x · wᵀ for every weight dtype, and the fused
+//! gate/up + SwiGLU projection.
 //!
 //! Quantized weights: the activations are quantized once per op to int8
-//! blocks, then each output row is an integer dot product per block. Work is
-//! split over blocks of weight rows, so each weight byte is read once per op
-//! whatever the number of tokens.
+//! blocks ([`Activations`]), then
+//! * one token (decode, a memory-bound GEMV): each output row is an integer
+//!   dot product per block, with the next rows prefetched;
+//! * several tokens (prefill, a GEMM): the ISA's blocked kernel decodes each
+//!   weight block once for a tile of tokens.
+//!
+//! Work is split over blocks of weight rows, so each weight byte is read once
+//! per op whatever the number of tokens.
 
 use rayon::prelude::*;
 use wisp_ops::{DType, TensorView};
 
 use crate::kernels::{BlockQ8, Kernels, QuantKind};
 
-/// Weight rows per parallel task (a multiple of 8 keeps tasks cache-friendly).
+/// Weight rows per parallel task.
 fn rows_per_task(m: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
     (m / (threads * 8)).clamp(8, 256)
 }
 
-/// y[t, o] = Σ_i x[t, i] · w[o, i].
-pub fn matmul(k: &Kernels, x: TensorView, w: TensorView, out: &mut [f32]) {
-    let kdim = x.ty.row_len();
-    let n = x.ty.rows();
-    let m = w.ty.shape[0];
-    let xs = x.f32();
-    let row_bytes = w.ty.dtype.bytes_for(kdim).unwrap_or(0);
-    let wd = w.data;
+/// Rows ahead of the current one whose bytes are prefetched in GEMV.
+const PREFETCH_ROWS: usize = 4;
 
-    // Per-row dot product, chosen once per op.
-    enum Act {
-        Q8(Vec<BlockQ8>),
-        F32,
-    }
-    let act = match w.ty.dtype {
-        DType::Q4_0 | DType::Q4_1 | DType::Q8_0 => {
-            let nb = kdim / 32;
+/// Tokens per GEMM call: their activation blocks stay in cache while rows stream.
+const GEMM_TOKENS: usize = 64;
+
+/// The input rows of a matmul, ready for one weight dtype.
+pub struct Activations<'a> {
+    x: &'a [f32],
+    k: usize,
+    n: usize,
+    /// int8 blocks of x (quantized weights only).
+    q: Option<Vec<BlockQ8>>,
+}
+
+impl<'a> Activations<'a> {
+    /// Prepares `x` ([n, k] f32) for weights of `dtype`: quantizes it to int8
+    /// blocks once when the weights are quantized.
+    pub fn new(kern: &Kernels, x: &'a [f32], k: usize, dtype: DType) -> Activations<'a> {
+        let n = x.len() / k.max(1);
+        let q = quant_kind(dtype).map(|_| {
+            let nb = k / 32;
             let mut q = vec![BlockQ8::default(); n * nb];
             q.par_chunks_mut(nb)
-                .zip(xs.par_chunks(kdim))
-                .for_each(|(qr, xr)| (k.quantize_q8)(xr, qr));
-            Act::Q8(q)
-        }
-        _ => Act::F32,
-    };
+                .zip(x.par_chunks(k))
+                .for_each(|(qr, xr)| (kern.quantize_q8)(xr, qr));
+            q
+        });
+        Activations { x, k, n, q }
+    }
+}
+
+fn quant_kind(dtype: DType) -> Option<QuantKind> {
+    match dtype {
+        DType::Q4_0 => Some(QuantKind::Q4_0),
+        DType::Q4_1 => Some(QuantKind::Q4_1),
+        DType::Q8_0 => Some(QuantKind::Q8_0),
+        _ => None,
+    }
+}
+
+/// y[t, o] = Σ_i x[t, i] · w[o, i].
+pub fn matmul(k: &Kernels, x: TensorView, w: TensorView, out: &mut [f32]) {
+    let act = Activations::new(k, x.f32(), x.ty.row_len(), w.ty.dtype);
+    matmul_prepared(k, &act, w, out);
+}
+
+/// silu(x · w_gateᵀ) · (x · w_upᵀ), with x quantized once for both.
+pub fn matmul_swiglu(
+    k: &Kernels,
+    x: TensorView,
+    gate: TensorView,
+    up: TensorView,
+    out: &mut [f32],
+) {
+    let act = Activations::new(k, x.f32(), x.ty.row_len(), gate.ty.dtype);
+    matmul_prepared(k, &act, gate, out);
+    let mut u = vec![0f32; out.len()];
+    if up.ty.dtype == gate.ty.dtype {
+        matmul_prepared(k, &act, up, &mut u);
+    } else {
+        let act_up = Activations::new(k, x.f32(), x.ty.row_len(), up.ty.dtype);
+        matmul_prepared(k, &act_up, up, &mut u);
+    }
+    out.par_chunks_mut(4096)
+        .zip(u.par_chunks(4096))
+        .for_each(|(g, u)| {
+            for (g, u) in g.iter_mut().zip(u) {
+                *g = wisp_ops::reference::silu(*g) * u;
+            }
+        });
+}
+
+/// y = x · wᵀ with activations already prepared for `w`'s dtype.
+pub fn matmul_prepared(k: &Kernels, act: &Activations, w: TensorView, out: &mut [f32]) {
+    let (kdim, n) = (act.k, act.n);
+    let m = w.ty.shape[0];
+    let xs = act.x;
+    let row_bytes = w.ty.dtype.bytes_for(kdim).unwrap_or(0);
+    let wd = w.data;
+    let nb = kdim / 32;
+    let quant = quant_kind(w.ty.dtype).zip(act.q.as_deref());
+
     let dot_row = |o: usize, t: usize, scratch: &mut Vec<f32>| -> f32 {
         let wr = &wd[o * row_bytes..(o + 1) * row_bytes];
-        match (&act, w.ty.dtype) {
-            (Act::Q8(q), dt) => {
-                let nb = kdim / 32;
-                let a = &q[t * nb..(t + 1) * nb];
-                match dt {
-                    DType::Q4_0 => (k.dot_q4_0)(wr, a),
-                    DType::Q4_1 => (k.dot_q4_1)(wr, a),
-                    _ => (k.dot_q8_0)(wr, a),
-                }
-            }
-            (Act::F32, DType::F32) => {
-                (k.dot_f32)(bytemuck::cast_slice(wr), &xs[t * kdim..(t + 1) * kdim])
-            }
-            (Act::F32, DType::F16) => (k.dot_f16_f32)(wr, &xs[t * kdim..(t + 1) * kdim]),
-            (Act::F32, dt) => {
+        let xr = &xs[t * kdim..(t + 1) * kdim];
+        match (quant, w.ty.dtype) {
+            (Some((kind, q)), _) => kind.dot(k)(wr, &q[t * nb..(t + 1) * nb]),
+            (None, DType::F32) => (k.dot_f32)(bytemuck::cast_slice(wr), xr),
+            (None, DType::F16) => (k.dot_f16_f32)(wr, xr),
+            (None, dt) => {
                 scratch.resize(kdim, 0.0);
                 wisp_ops::quant::dequantize_row(dt, wr, scratch);
-                (k.dot_f32)(scratch, &xs[t * kdim..(t + 1) * kdim])
+                (k.dot_f32)(scratch, xr)
             }
         }
     };
@@ -79,26 +134,15 @@ pub fn matmul(k: &Kernels, x: TensorView, w: TensorView, out: &mut [f32]) {
     }
     // Several tokens: each task owns a block of weight rows and writes them
     // for every token into a transposed buffer, then one pass transposes.
-    // Quantized weights go through the blocked GEMM kernel, which decodes
-    // each weight block once for several tokens.
     let mut yt = vec![0f32; m * n];
-    let quant = match w.ty.dtype {
-        DType::Q4_0 => Some(QuantKind::Q4_0),
-        DType::Q4_1 => Some(QuantKind::Q4_1),
-        DType::Q8_0 => Some(QuantKind::Q8_0),
-        _ => None,
-    };
     yt.par_chunks_mut(bs * n)
         .enumerate()
         .for_each(|(c, block)| {
-            if let (Some(kind), Act::Q8(q)) = (quant, &act) {
+            if let Some((kind, q)) = quant {
                 let rows = block.len() / n;
                 let wr = &wd[c * bs * row_bytes..(c * bs + rows) * row_bytes];
-                // Tokens in groups whose activations stay in L1/L2 while the rows stream.
-                let tg = 64usize;
-                let nb = kdim / 32;
-                for t0 in (0..n).step_by(tg) {
-                    let t1 = (t0 + tg).min(n);
+                for t0 in (0..n).step_by(GEMM_TOKENS) {
+                    let t1 = (t0 + GEMM_TOKENS).min(n);
                     (k.gemm_q)(kind, wr, &q[t0 * nb..t1 * nb], nb, &mut block[t0..], n);
                 }
                 return;
@@ -117,9 +161,6 @@ pub fn matmul(k: &Kernels, x: TensorView, w: TensorView, out: &mut [f32]) {
         }
     }
 }
-
-/// Rows ahead of the current one whose bytes are prefetched in GEMV.
-const PREFETCH_ROWS: usize = 4;
 
 /// Asks the CPU to start loading `len` bytes at `data[start..]` (no-op past the end).
 #[inline(always)]

@@ -32,6 +32,7 @@ pub struct Model {
     chat_template: Option<ChatTemplate>,
     backends: Vec<Arc<dyn Backend>>,
     placement: PlacementOptions,
+    fusion: bool,
     graphs: Mutex<HashMap<GraphShape, Arc<CompiledGraph>>>,
 }
 
@@ -99,6 +100,7 @@ impl Model {
             chat_template,
             backends,
             placement,
+            fusion: true,
             graphs: Mutex::new(HashMap::new()),
         };
         // Build one graph now so a file with missing or mis-shaped tensors fails at load.
@@ -113,6 +115,17 @@ impl Model {
             },
         )?;
         Ok(model)
+    }
+
+    /// Turns the fusion pass on or off (on by default); off is for parity
+    /// tests and for backends that want the unfused ops.
+    pub fn with_fusion(mut self, on: bool) -> Model {
+        self.fusion = on;
+        self.graphs
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self
     }
 
     /// The decoder's hyperparameters.
@@ -170,7 +183,10 @@ impl Model {
         if let Some(g) = self.lock_graphs().get(shape) {
             return Ok(g.clone());
         }
-        let graph = llama::build(&self.config, &self.weights, shape)?;
+        let mut graph = llama::build(&self.config, &self.weights, shape)?;
+        if self.fusion {
+            graph = crate::fusion::fuse(&graph)?.0;
+        }
         let compiled = Arc::new(CompiledGraph::compile(
             graph,
             &self.backends,
