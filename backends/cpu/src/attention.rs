@@ -41,7 +41,7 @@ pub fn attention(
             let start = j * row_bytes + kvh * hd * esize;
             start..start + hd * esize
         };
-        let mut scores = Vec::with_capacity(last + 1);
+        let mut scores = crate::scratch::take_f32(0);
         let mut max = f32::NEG_INFINITY;
         for j in 0..=last {
             let kr = &k.data[head(j)];
@@ -68,6 +68,7 @@ pub fn attention(
                 (kern.axpy_f32)(o, w * inv, bytemuck::cast_slice(vr));
             }
         }
+        crate::scratch::give_f32(scores);
     });
     Ok(())
 }

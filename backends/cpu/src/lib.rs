@@ -9,6 +9,8 @@
 pub mod attention;
 pub mod kernels;
 pub mod matmul;
+pub mod rope;
+pub mod scratch;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -177,6 +179,18 @@ impl Executable for CpuExec {
                         let w = nio.inputs[1]
                             .ok_or_else(|| EngineError::Internal("matmul weight".into()))?;
                         matmul::matmul(self.kernels, x, w, nio.output.f32());
+                    }
+                    Op::Rope {
+                        head_dim,
+                        n_dims,
+                        base,
+                        mode,
+                    } => {
+                        let pos = nio.inputs[1].ok_or_else(|| EngineError::Internal("rope positions".into()))?;
+                        if let Some(x) = nio.inputs[0] {
+                            nio.output.data.copy_from_slice(x.data);
+                        }
+                        rope::rope_inplace(nio.output.f32(), pos.i32(), *head_dim, *n_dims, *base, *mode);
                     }
                     Op::MatMulSwiGlu => {
                         let get = |i: usize| {

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use wisp_ops::{DType, TensorView};
 
 use crate::kernels::{BlockQ8, Kernels, QuantKind};
+use crate::scratch;
 
 /// Weight rows per parallel task.
 fn rows_per_task(m: usize) -> usize {
@@ -44,7 +45,7 @@ impl<'a> Activations<'a> {
         let n = x.len() / k.max(1);
         let q = quant_kind(dtype).map(|_| {
             let nb = k / 32;
-            let mut q = vec![BlockQ8::default(); n * nb];
+            let mut q = scratch::take_q8(n * nb);
             q.par_chunks_mut(nb)
                 .zip(x.par_chunks(k))
                 .for_each(|(qr, xr)| (kern.quantize_q8)(xr, qr));
@@ -60,6 +61,14 @@ fn quant_kind(dtype: DType) -> Option<QuantKind> {
         DType::Q4_1 => Some(QuantKind::Q4_1),
         DType::Q8_0 => Some(QuantKind::Q8_0),
         _ => None,
+    }
+}
+
+impl Drop for Activations<'_> {
+    fn drop(&mut self) {
+        if let Some(q) = self.q.take() {
+            scratch::give_q8(q);
+        }
     }
 }
 
@@ -79,7 +88,7 @@ pub fn matmul_swiglu(
 ) {
     let act = Activations::new(k, x.f32(), x.ty.row_len(), gate.ty.dtype);
     matmul_prepared(k, &act, gate, out);
-    let mut u = vec![0f32; out.len()];
+    let mut u = scratch::take_f32(out.len());
     if up.ty.dtype == gate.ty.dtype {
         matmul_prepared(k, &act, up, &mut u);
     } else {
@@ -134,7 +143,7 @@ pub fn matmul_prepared(k: &Kernels, act: &Activations, w: TensorView, out: &mut 
     }
     // Several tokens: each task owns a block of weight rows and writes them
     // for every token into a transposed buffer, then one pass transposes.
-    let mut yt = vec![0f32; m * n];
+    let mut yt = scratch::take_f32(m * n);
     yt.par_chunks_mut(bs * n)
         .enumerate()
         .for_each(|(c, block)| {
@@ -160,6 +169,7 @@ pub fn matmul_prepared(k: &Kernels, act: &Activations, w: TensorView, out: &mut 
             out[t * m + o] = yt[o * n + t];
         }
     }
+    scratch::give_f32(yt);
 }
 
 /// Asks the CPU to start loading `len` bytes at `data[start..]` (no-op past the end).

@@ -140,3 +140,27 @@ fn attention_rejects_positions_outside_the_cache() {
         attention::attention(Isa::Scalar.kernels(), &shape, &q, kv, kv, &[-1], &mut out).is_err()
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn rope_matches_reference(
+        n in 1usize..9, heads in 1usize..5, hd_half in 1usize..40, rot_frac in 1usize..5,
+        neox in any::<bool>(), base in 100f32..1e6, seed in any::<u64>(),
+    ) {
+        let hd = hd_half * 2;
+        let n_dims = ((hd * rot_frac / 4) / 2 * 2).max(2);
+        let mode = if neox { wisp_ops::RopeMode::Neox } else { wisp_ops::RopeMode::Normal };
+        let mut s = seed | 1;
+        let mut rnd = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; ((s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32 };
+        let x: Vec<f32> = (0..n * heads * hd).map(|_| rnd() * 10.0).collect();
+        let pos: Vec<i32> = (0..n).map(|i| (i * 37 % 3000) as i32).collect();
+        let mut want = x.clone();
+        reference::rope_inplace(&mut want, &pos, hd, n_dims, base, mode);
+        let mut got = x.clone();
+        wisp_backend_cpu::rope::rope_inplace(&mut got, &pos, hd, n_dims, base, mode);
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            prop_assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()) * 10.0, "[{i}] {a} vs {b}");
+        }
+    }
+}
