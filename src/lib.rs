@@ -81,6 +81,8 @@ pub struct LoadOptions {
     pub placement: PlacementOptions,
     /// Skip the graph fusion pass (parity tests, debugging).
     pub no_fusion: bool,
+    /// Time every op (`Backend::take_profile`); `wisp bench` uses it to report overhead.
+    pub profile: bool,
 }
 
 /// The backend list for `opts`, in priority order (fallback last).
@@ -89,6 +91,7 @@ pub fn backends(opts: &LoadOptions) -> Result<Vec<Arc<dyn Backend>>, EngineError
         BackendChoice::Cpu => vec![Arc::new(CpuBackend::new(CpuOptions {
             threads: opts.threads,
             isa: opts.isa,
+            profile: opts.profile,
         })?)],
         BackendChoice::Reference => vec![Arc::new(ReferenceBackend)],
     })

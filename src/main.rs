@@ -138,6 +138,7 @@ impl ModelArgs {
             isa,
             placement,
             no_fusion: self.no_fusion,
+            profile: false,
         };
         let path = self.model.clone().unwrap_or_else(wisp::default_model_path);
         let t = Instant::now();
@@ -564,9 +565,9 @@ fn bench(a: BenchArgs) -> Result<(), EngineError> {
     };
     if !a.json {
         println!(
-            "| model | backend | isa | threads | test | t/s | p50 ms | p95 ms | load ms | peak RSS MiB | fallback |"
+            "| model | backend | isa | threads | test | t/s | p50 ms | p95 ms | overhead ms/tok | load ms | peak RSS MiB | fallback |"
         );
-        println!("|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|");
+        println!("|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|");
     }
     let name = path
         .file_name()
@@ -582,6 +583,7 @@ fn bench(a: BenchArgs) -> Result<(), EngineError> {
                 isa,
                 placement: PlacementOptions::from_env()?,
                 no_fusion: false,
+                profile: true,
             },
         )?;
         let load_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -630,13 +632,20 @@ fn bench(a: BenchArgs) -> Result<(), EngineError> {
                 tps.push(p as f64 / s);
                 lat.push(s * 1e3);
             }
+            if let Some(ops) = model.backends()[0].take_profile() {
+                if std::env::var_os("WISP_PROFILE").is_some() {
+                    print_profile(threads, &format!("pp{p}"), ops);
+                }
+            }
             rows.push((format!("pp{p}"), tps, lat));
         }
+        let mut overhead_ms = f64::NAN;
         for &n in a.gens.iter().filter(|&&n| n > 0) {
             session.reset();
             session.eval(&[next_tok()], LogitsMode::Last)?;
             let mut tps = Vec::new();
             let mut lat = Vec::new();
+            let profile_start = model.backends()[0].take_profile();
             for _ in 0..a.reps {
                 session.reset();
                 let mut id = next_tok();
@@ -649,22 +658,17 @@ fn bench(a: BenchArgs) -> Result<(), EngineError> {
                 }
                 tps.push(n as f64 / t.elapsed().as_secs_f64());
             }
-            rows.push((format!("tg{n}"), tps, lat));
-        }
-        if let Some(prof) = model.backends()[0].take_profile() {
-            let total: f64 = prof.iter().map(|p| p.seconds).sum();
-            eprintln!("profile ({threads} threads, all tests): op, calls, ms, share");
-            let mut prof = prof;
-            prof.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
-            for p in prof {
-                eprintln!(
-                    "  {:<10} {:>8} {:>10.1} {:>5.1}%",
-                    p.op,
-                    p.calls,
-                    p.seconds * 1e3,
-                    100.0 * p.seconds / total.max(1e-12)
-                );
+            // Per-token overhead: wall time minus the time spent inside ops
+            // (thread hand-off, barriers, graph lookup, sampling's argmax).
+            if let (Some(_), Some(ops)) = (profile_start, model.backends()[0].take_profile()) {
+                let op_s: f64 = ops.iter().map(|o| o.seconds).sum();
+                let wall_s: f64 = lat.iter().sum::<f64>() / 1e3;
+                overhead_ms = (wall_s - op_s) * 1e3 / lat.len().max(1) as f64;
+                if std::env::var_os("WISP_PROFILE").is_some() {
+                    print_profile(threads, &format!("tg{n}"), ops);
+                }
             }
+            rows.push((format!("tg{n}"), tps, lat));
         }
         let rss = peak_rss_mb().unwrap_or(0.0);
         let cg = model.compiled(&wisp::engine::model::GraphShape {
@@ -682,11 +686,17 @@ fn bench(a: BenchArgs) -> Result<(), EngineError> {
                     "{}",
                     json!({"model": name, "test": test, "threads": threads, "tokens_per_s": m, "stddev": sd,
                         "p50_ms": p50, "p95_ms": p95, "load_ms": load_ms, "peak_rss_mb": rss,
-                        "backend": a.backend, "isa": isa_name, "fallback_rate": fallback})
+                        "backend": a.backend, "isa": isa_name, "fallback_rate": fallback,
+                        "overhead_ms_per_token": if test.starts_with("tg") && overhead_ms.is_finite() { json!(overhead_ms) } else { json!(null) }})
                 );
             } else {
+                let ovh = if test.starts_with("tg") && overhead_ms.is_finite() {
+                    format!("{overhead_ms:.3}")
+                } else {
+                    "-".into()
+                };
                 println!(
-                    "| {name} | {} | {isa_name} | {threads} | {test} | {m:.1} ± {sd:.1} | {p50:.2} | {p95:.2} | {load_ms:.0} | {rss:.0} | {:.1}% |",
+                    "| {name} | {} | {isa_name} | {threads} | {test} | {m:.1} ± {sd:.1} | {p50:.2} | {p95:.2} | {ovh} | {load_ms:.0} | {rss:.0} | {:.1}% |",
                     a.backend,
                     100.0 * fallback
                 );
@@ -694,6 +704,21 @@ fn bench(a: BenchArgs) -> Result<(), EngineError> {
         }
     }
     Ok(())
+}
+
+fn print_profile(threads: usize, test: &str, mut prof: Vec<wisp::engine::OpTime>) {
+    let total: f64 = prof.iter().map(|p| p.seconds).sum();
+    eprintln!("profile ({threads} threads, {test}): op, calls, ms, share");
+    prof.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+    for p in prof {
+        eprintln!(
+            "  {:<14} {:>8} {:>10.1} {:>5.1}%",
+            p.op,
+            p.calls,
+            p.seconds * 1e3,
+            100.0 * p.seconds / total.max(1e-12)
+        );
+    }
 }
 
 fn perplexity(a: PerplexityArgs) -> Result<(), EngineError> {

@@ -28,6 +28,8 @@ pub struct CpuOptions {
     pub threads: usize,
     /// Instruction set; `None` reads `WISP_ISA`, else the best the CPU has.
     pub isa: Option<Isa>,
+    /// Time every op (also on with `WISP_PROFILE=1`); read with `Backend::take_profile`.
+    pub profile: bool,
 }
 
 impl Default for CpuOptions {
@@ -35,6 +37,7 @@ impl Default for CpuOptions {
         CpuOptions {
             threads: 0,
             isa: None,
+            profile: false,
         }
     }
 }
@@ -79,9 +82,9 @@ impl CpuBackend {
                 backend: "cpu".into(),
                 message: format!("cannot start {threads} threads: {e}"),
             })?;
-        let profile = std::env::var_os("WISP_PROFILE")
-            .filter(|v| !v.is_empty() && v != "0")
-            .map(|_| Arc::new(Mutex::new(BTreeMap::new())));
+        let env_profile =
+            std::env::var_os("WISP_PROFILE").is_some_and(|v| !v.is_empty() && v != "0");
+        let profile = (opts.profile || env_profile).then(|| Arc::new(Mutex::new(BTreeMap::new())));
         Ok(CpuBackend {
             kernels: isa.kernels(),
             pool: Arc::new(pool),
@@ -186,11 +189,19 @@ impl Executable for CpuExec {
                         base,
                         mode,
                     } => {
-                        let pos = nio.inputs[1].ok_or_else(|| EngineError::Internal("rope positions".into()))?;
+                        let pos = nio.inputs[1]
+                            .ok_or_else(|| EngineError::Internal("rope positions".into()))?;
                         if let Some(x) = nio.inputs[0] {
                             nio.output.data.copy_from_slice(x.data);
                         }
-                        rope::rope_inplace(nio.output.f32(), pos.i32(), *head_dim, *n_dims, *base, *mode);
+                        rope::rope_inplace(
+                            nio.output.f32(),
+                            pos.i32(),
+                            *head_dim,
+                            *n_dims,
+                            *base,
+                            *mode,
+                        );
                     }
                     Op::MatMulSwiGlu => {
                         let get = |i: usize| {

@@ -7,7 +7,14 @@ use wisp_ops::RopeMode;
 
 /// Rotates the first `n_dims` dimensions of each head of each row of `x` by
 /// the row's position.
-pub fn rope_inplace(x: &mut [f32], pos: &[i32], head_dim: usize, n_dims: usize, base: f32, mode: RopeMode) {
+pub fn rope_inplace(
+    x: &mut [f32],
+    pos: &[i32],
+    head_dim: usize,
+    n_dims: usize,
+    base: f32,
+    mode: RopeMode,
+) {
     let n = pos.len().max(1);
     let d = x.len() / n;
     let half = n_dims / 2;

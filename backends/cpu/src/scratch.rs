@@ -19,7 +19,10 @@ thread_local! {
     static Q8: RefCell<Vec<Vec<BlockQ8>>> = const { RefCell::new(Vec::new()) };
 }
 
-fn take<T: Clone + Default>(list: &'static std::thread::LocalKey<RefCell<Vec<Vec<T>>>>, len: usize) -> Vec<T> {
+fn take<T: Clone + Default>(
+    list: &'static std::thread::LocalKey<RefCell<Vec<Vec<T>>>>,
+    len: usize,
+) -> Vec<T> {
     let mut v = list
         .with(|l| {
             let mut l = l.borrow_mut();
@@ -85,6 +88,9 @@ mod tests {
         give_f32(c);
         let big = take_f32(MAX_KEPT_BYTES / 4 + 1);
         give_f32(big);
-        assert!(F32.with(|l| l.borrow().iter().all(|v| v.capacity() * 4 <= MAX_KEPT_BYTES)));
+        assert!(F32.with(|l| l
+            .borrow()
+            .iter()
+            .all(|v| v.capacity() * 4 <= MAX_KEPT_BYTES)));
     }
 }

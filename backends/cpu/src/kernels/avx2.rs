@@ -16,8 +16,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use super::{
-    check, q8_scale, BlockQ8, Isa, Kernels, Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES,
-    QK,
+    check, q8_scale, BlockQ8, Isa, Kernels, QuantKind, Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES,
+    Q8_0_BLOCK_BYTES, QK,
 };
 use core::arch::x86_64::*;
 
@@ -542,7 +542,145 @@ unsafe fn f32_to_f16_avx2(x: &[f32], out: &mut [u8]) {
     }
 }
 
-/// GEMM by dot products (no register-blocked kernel for this ISA yet).
-fn gemm_q(kind: super::QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize) {
-    super::gemm_by_dots(&KERNELS, kind, w, a, nb, out, ldo);
+// ---------------------------------------------------------------------------
+// Register-blocked quantized GEMM (prefill): tiles of TR weight rows × 4 tokens.
+//
+// Each weight block is decoded once per tile and used for 4 tokens; each
+// activation block is loaded once per tile and used for TR rows. For one row
+// and block, the four tokens' products go through `vpmaddubsw` (u8 × i8 → i16
+// pairs) and `vpmaddwd` against ones (→ eight exact i32 partial sums each),
+// then two levels of `vphaddd` fold the four vectors into one:
+// `[t0, t1, t2, t3 | t0, t1, t2, t3]` (low half: elements 0..16, high half:
+// 16..32). One conversion and one FMA by `[d_w·d_a(t0..t3) | same]` per row
+// and block then serve four (row, token) pairs, which moves most of the
+// per-pair work off the multiply ports (the shuffles run on port 5).
+//
+// Every integer is exact:
+// * Q4_1: q in 0..=15, |a| <= 127: |i16 pair| <= 2·15·127.
+// * Q4_0: Σ(q − 8)·a = Σq·a − 8·Σa; the 8·Σa vector (same layout, per token)
+//   is computed once per block and tile and subtracted in i32.
+// * Q8_0: sign trick, |w| <= 128 and |a·sign(w)| <= 127: |pair| <= 32512.
+//   (The +128 bias of the AVX-512 kernel would not do here: 255·127 pairs
+//   saturate i16.)
+//
+// Q4_1's m·s term is FMA'd into the low half of the same accumulator.
+// ---------------------------------------------------------------------------
+
+/// Rows per GEMM tile (the tile is always 4 tokens wide).
+const TR: usize = 4;
+
+fn gemm_q(kind: QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize) {
+    let (rows, tokens, rb) = super::gemm_shape(kind, w, a, nb, out, ldo);
+    let (rt, tt) = (rows / TR * TR, tokens / 4 * 4);
+    for r in (0..rt).step_by(TR) {
+        for t in (0..tt).step_by(4) {
+            // SAFETY: this table is reachable only after avx2+fma+f16c were detected;
+            // the slices hold TR whole rows of `rb` bytes and 4 whole tokens of `nb`
+            // blocks (gemm_shape checked the lengths), which is all the tile reads.
+            let tile = unsafe {
+                let (w, a) = (&w[r * rb..(r + TR) * rb], &a[t * nb..(t + 4) * nb]);
+                match kind {
+                    QuantKind::Q4_0 => tile::<TR, Q4_0_BLOCK_BYTES>(w, rb, a, nb),
+                    QuantKind::Q4_1 => tile::<TR, Q4_1_BLOCK_BYTES>(w, rb, a, nb),
+                    QuantKind::Q8_0 => tile::<TR, Q8_0_BLOCK_BYTES>(w, rb, a, nb),
+                }
+            };
+            for (i, row) in tile.iter().enumerate() {
+                out[(r + i) * ldo + t..(r + i) * ldo + t + 4].copy_from_slice(row);
+            }
+        }
+    }
+    // Edges: the rows and tokens that do not fill a tile.
+    let dot = kind.dot(&KERNELS);
+    for r in 0..rows {
+        let t_from = if r < rt { tt } else { 0 };
+        let wr = &w[r * rb..(r + 1) * rb];
+        for t in t_from..tokens {
+            out[r * ldo + t] = dot(wr, &a[t * nb..(t + 1) * nb]);
+        }
+    }
+}
+
+/// Four tokens' eight-lane i32 partial sums folded into one vector:
+/// `[Σlo(m0), Σlo(m1), Σlo(m2), Σlo(m3) | Σhi(m0), …, Σhi(m3)]`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn fold4(m: [__m256i; 4]) -> __m256i {
+    _mm256_hadd_epi32(_mm256_hadd_epi32(m[0], m[1]), _mm256_hadd_epi32(m[2], m[3]))
+}
+
+/// One R×4 tile of the format with `BB` bytes per block (18: Q4_0, 20: Q4_1,
+/// 34: Q8_0): `w` holds R rows of `rb` bytes, `a` 4 tokens of `nb` blocks.
+/// Returns `out[r][t]` = row r · token t.
+///
+/// # Safety
+/// avx2+fma+f16c available; `BB` is 18, 20 or 34; `w.len() >= R * rb` with
+/// `rb == nb * BB`; `a.len() >= 4 * nb`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn tile<const R: usize, const BB: usize>(
+    w: &[u8],
+    rb: usize,
+    a: &[BlockQ8],
+    nb: usize,
+) -> [[f32; 4]; R] {
+    debug_assert!(w.len() >= R * rb && a.len() >= 4 * nb);
+    debug_assert_eq!(rb, nb * BB);
+    let wp = w.as_ptr();
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut side = [_mm_setzero_ps(); R];
+    for b in 0..nb {
+        let ab: [&BlockQ8; 4] = core::array::from_fn(|t| &a[t * nb + b]);
+        let act: [__m256i; 4] = ab.map(|x| load_act(x));
+        let da4 = _mm_setr_ps(ab[0].d, ab[1].d, ab[2].d, ab[3].d);
+        let da = _mm256_set_m128(da4, da4);
+        // Q4_0: 8·Σa in the folded layout, once per token and block.
+        let a8 = if BB == Q4_0_BLOCK_BYTES {
+            fold4(
+                act.map(|x| _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), x), ones)),
+            )
+        } else {
+            _mm256_setzero_si256()
+        };
+        // Q4_1: the four tokens' s.
+        let s = if BB == Q4_1_BLOCK_BYTES {
+            _mm_setr_ps(ab[0].s, ab[1].s, ab[2].s, ab[3].s)
+        } else {
+            _mm_setzero_ps()
+        };
+        for (r, (acc, side)) in acc.iter_mut().zip(&mut side).enumerate() {
+            // SAFETY: block b of row r lies inside `w` (r < R, b < nb, rb = nb·BB).
+            let blk = unsafe { wp.add(r * rb + b * BB) };
+            // SAFETY: the block's first 4 bytes are readable (BB >= 18): d, and Q4_1's m.
+            let dm = unsafe { load_f16x2(blk) };
+            let folded = if BB == Q8_0_BLOCK_BYTES {
+                // SAFETY: bytes 2..34 of the block are readable.
+                let q = unsafe { _mm256_loadu_si256(blk.add(2).cast::<__m256i>()) };
+                let qa = _mm256_abs_epi8(q);
+                fold4(act.map(|x| {
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(qa, _mm256_sign_epi8(x, q)), ones)
+                }))
+            } else {
+                let off = if BB == Q4_1_BLOCK_BYTES { 4 } else { 2 };
+                // SAFETY: bytes off..off+16 of the block are readable (BB = off + 16).
+                let q = unsafe { load_nibbles(blk.add(off)) };
+                let f = fold4(act.map(|x| _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), ones)));
+                _mm256_sub_epi32(f, a8)
+            };
+            let sc = _mm256_mul_ps(_mm256_broadcastss_ps(dm), da);
+            *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(folded), sc, *acc);
+            if BB == Q4_1_BLOCK_BYTES {
+                *side = _mm_fmadd_ps(_mm_shuffle_ps::<0b01_01_01_01>(dm, dm), s, *side);
+            }
+        }
+    }
+    let mut out = [[0f32; 4]; R];
+    for ((o, acc), side) in out.iter_mut().zip(acc).zip(side) {
+        let sum = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
+        let sum = _mm_add_ps(sum, side);
+        // SAFETY: storeu of 4 floats into a 4-float array.
+        unsafe { _mm_storeu_ps(o.as_mut_ptr(), sum) };
+    }
+    out
 }

@@ -5,8 +5,10 @@
 //! * [`scalar`] — portable reference; the definition of "correct".
 //! * `avx2` — x86-64 AVX2 + FMA + F16C.
 //! * `avx512` — x86-64 AVX-512 F/BW/VL + VNNI (`vpdpbusd`) + F16C.
-//! * `neon` — AArch64 Advanced SIMD (plain NEON; the dot-product and fp16
-//!   intrinsics are not stable Rust yet).
+//! * `neon` — AArch64 Advanced SIMD (plain NEON, Armv8.0).
+//! * `neondot` — AArch64 Advanced SIMD + the dot-product extension
+//!   (FEAT_DotProd): `sdot` through stable `asm!` (the `vdotq_s32` intrinsic is
+//!   not stable Rust yet); everything without int8 products is `neon`'s code.
 //!
 //! The instruction set is chosen at run time ([`Isa::best`], or `WISP_ISA`
 //! through [`Isa::from_env`]), never through `-C target-cpu`. Each ISA exposes one
@@ -58,6 +60,8 @@ mod avx2;
 mod avx512;
 #[cfg(target_arch = "aarch64")]
 mod neon;
+#[cfg(target_arch = "aarch64")]
+mod neondot;
 
 /// Values per quantization block (all formats here).
 pub const QK: usize = 32;
@@ -120,21 +124,24 @@ pub enum Isa {
     Avx2,
     /// x86-64 AVX-512 F/BW/VL + VNNI (with AVX2 + FMA + F16C).
     Avx512,
-    /// AArch64 Advanced SIMD.
+    /// AArch64 Advanced SIMD (Armv8.0), without the dot-product extension.
     Neon,
+    /// AArch64 Advanced SIMD with the dot-product extension (FEAT_DotProd, `sdot`).
+    NeonDot,
 }
 
 impl Isa {
     /// Every variant, in ascending order of preference.
-    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Neon, Isa::Avx2, Isa::Avx512];
+    pub const ALL: [Isa; 5] = [Isa::Scalar, Isa::Neon, Isa::NeonDot, Isa::Avx2, Isa::Avx512];
 
-    /// Stable lowercase name: `"scalar"`, `"avx2"`, `"avx512"`, `"neon"`.
+    /// Stable lowercase name: `"scalar"`, `"avx2"`, `"avx512"`, `"neon"`, `"neondot"`.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
             Isa::Neon => "neon",
+            Isa::NeonDot => "neondot",
         }
     }
 
@@ -143,12 +150,15 @@ impl Isa {
     /// * `Avx2`: avx2 + fma + f16c.
     /// * `Avx512`: avx512f + avx512bw + avx512vl + avx512vnni, plus avx2 + fma + f16c.
     /// * `Neon`: any AArch64 CPU with Advanced SIMD.
+    /// * `NeonDot`: Advanced SIMD + dotprod (e.g. Cortex-A55/A76 and later, Apple M1+,
+    ///   Neoverse N1+; not Cortex-A53/A72).
     pub fn is_supported(self) -> bool {
         match self {
             Isa::Scalar => true,
             Isa::Avx2 => has_avx2(),
             Isa::Avx512 => has_avx512(),
             Isa::Neon => has_neon(),
+            Isa::NeonDot => has_neon_dot(),
         }
     }
 
@@ -181,7 +191,11 @@ impl Isa {
             .copied()
             .find(|i| i.name().eq_ignore_ascii_case(n))
             .ok_or_else(|| {
-                format!("unknown instruction set {n:?}: expected one of scalar, avx2, avx512, neon")
+                let names: Vec<&str> = Isa::ALL.iter().map(|i| i.name()).collect();
+                format!(
+                    "unknown instruction set {n:?}: expected one of {}",
+                    names.join(", ")
+                )
             })
     }
 
@@ -207,7 +221,7 @@ impl Isa {
         }
     }
 
-    /// Honours `WISP_ISA=scalar|avx2|avx512|neon`. Errors on an unknown name or
+    /// Honours `WISP_ISA=scalar|avx2|avx512|neon|neondot`. Errors on an unknown name or
     /// an instruction set this CPU lacks; unset/empty selects [`Isa::best`].
     pub fn from_env() -> Result<Isa, String> {
         match std::env::var("WISP_ISA") {
@@ -236,6 +250,8 @@ impl Isa {
             Isa::Avx512 => &avx512::KERNELS,
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => &neon::KERNELS,
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDot => &neondot::KERNELS,
             _ => &scalar::KERNELS,
         }
     }
@@ -280,6 +296,16 @@ fn has_neon() -> bool {
 
 #[cfg(not(target_arch = "aarch64"))]
 fn has_neon() -> bool {
+    false
+}
+
+#[cfg(target_arch = "aarch64")]
+fn has_neon_dot() -> bool {
+    has_neon() && std::arch::is_aarch64_feature_detected!("dotprod")
+}
+
+#[cfg(not(target_arch = "aarch64"))]
+fn has_neon_dot() -> bool {
     false
 }
 
@@ -670,6 +696,11 @@ mod tests {
         if std::env::var_os("WISP_EXPECT_AVX512").is_some() {
             assert_eq!(Isa::best(), Isa::Avx512);
         }
+        // E.g. `WISP_EXPECT_BEST=neondot` under `qemu-aarch64 -cpu max` and
+        // `WISP_EXPECT_BEST=neon` under `-cpu cortex-a53`.
+        if let Ok(name) = std::env::var("WISP_EXPECT_BEST") {
+            assert_eq!(Isa::best().name(), name);
+        }
     }
 
     #[test]
@@ -974,13 +1005,111 @@ mod tests {
         }
     }
 
+    /// Timing of each ISA's `gemm_q` against its dot-product loop on the model's
+    /// prefill shapes (single thread, 64 tokens). Run with
+    /// `cargo test --release -p wisp-backend-cpu gemm_speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn gemm_speed() {
+        use std::time::Instant;
+        let tokens = 64;
+        for (rows, k) in [(1536usize, 576usize), (576, 1536)] {
+            let nb = k / 32;
+            let x: Vec<f32> = (0..tokens * k)
+                .map(|i| ((i * 7919 % 2001) as f32 - 1000.0) / 97.0)
+                .collect();
+            let mut a = vec![BlockQ8::default(); tokens * nb];
+            (Isa::Scalar.kernels().quantize_q8)(&x, &mut a);
+            for kind in [QuantKind::Q4_1, QuantKind::Q8_0, QuantKind::Q4_0] {
+                let bb = kind.block_bytes();
+                let mut w: Vec<u8> = (0..rows * nb * bb)
+                    .map(|i| (i * 2654435761usize >> 7) as u8)
+                    .collect();
+                for blk in w.chunks_exact_mut(bb) {
+                    blk[0..4].copy_from_slice(&[0x00, 0x20, 0x00, 0x1c]);
+                }
+                let mut out = vec![0f32; rows * tokens];
+                for isa in simd_isas() {
+                    let kt = isa.kernels();
+                    let mut time = |f: &mut dyn FnMut(&mut [f32])| {
+                        let mut best = f64::MAX;
+                        for _ in 0..15 {
+                            let t0 = Instant::now();
+                            f(&mut out);
+                            best = best.min(t0.elapsed().as_secs_f64());
+                        }
+                        best
+                    };
+                    let tg = time(&mut |o| (kt.gemm_q)(kind, &w, &a, nb, o, tokens));
+                    let td = time(&mut |o| gemm_by_dots(kt, kind, &w, &a, nb, o, tokens));
+                    let gops = 2.0 * (rows * k * tokens) as f64 * 1e-9;
+                    println!(
+                        "{:7} {kind:?} rows={rows:5} K={k:5}: gemm_q {:7.3} ms ({:6.1} GOP/s)  dots {:7.3} ms ({:6.1} GOP/s)  x{:.2}",
+                        isa.name(), tg * 1e3, gops / tg, td * 1e3, gops / td, td / tg
+                    );
+                }
+            }
+        }
+    }
+
+    /// Extreme codes (|a| = 127; Q8_0 weights −128 and 127; nibbles 0 and 15)
+    /// with power-of-two scales: every partial sum is an exact multiple of 1/4
+    /// below 2^22, so each ISA's GEMM must equal the scalar dot loop bit for
+    /// bit. Catches i16 saturation in the blocked kernels.
+    #[test]
+    fn gemm_extreme_codes_exact() {
+        let (rows, tokens, nb) = (9, 13, 3);
+        let h = |v: f32| f16::from_f32(v).to_le_bytes();
+        let mut a = vec![BlockQ8::default(); tokens * nb];
+        for (i, ab) in a.iter_mut().enumerate() {
+            for (j, q) in ab.qs.iter_mut().enumerate() {
+                *q = match i % 4 {
+                    0 => 127,
+                    1 => -127,
+                    2 if j % 2 == 0 => 127,
+                    2 => -127,
+                    _ => [127, -127, 0, 5][j % 4],
+                };
+            }
+            ab.d = [1.0, 0.5][i % 2];
+            ab.s = ab.d * ab.qs.iter().map(|&q| q as i32).sum::<i32>() as f32;
+        }
+        for kind in [QuantKind::Q4_0, QuantKind::Q4_1, QuantKind::Q8_0] {
+            let bb = kind.block_bytes();
+            let mut w = vec![0u8; rows * nb * bb];
+            for (i, blk) in w.chunks_exact_mut(bb).enumerate() {
+                blk[0..2].copy_from_slice(&h([1.0, 2.0, 0.5][i % 3]));
+                let off = if kind == QuantKind::Q4_1 {
+                    blk[2..4].copy_from_slice(&h([-1.0, 0.5][i % 2]));
+                    4
+                } else {
+                    2
+                };
+                for (j, q) in blk[off..].iter_mut().enumerate() {
+                    *q = if kind == QuantKind::Q8_0 {
+                        [0x80, 0x7F, [0x80, 0x7F][j % 2], [0x80, 0x00][j % 2]][i % 4]
+                    } else {
+                        [0xFF, 0x00, [0xF0, 0x0F][j % 2], [0xFF, 0x08][j % 2]][i % 4]
+                    };
+                }
+            }
+            let mut want = vec![0f32; rows * tokens];
+            gemm_by_dots(Isa::Scalar.kernels(), kind, &w, &a, nb, &mut want, tokens);
+            for isa in Isa::supported() {
+                let mut got = vec![0f32; rows * tokens];
+                (isa.kernels().gemm_q)(kind, &w, &a, nb, &mut got, tokens);
+                assert_eq!(got, want, "{isa} {kind:?}");
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
         /// The blocked GEMM equals the dot-product loop (same integer sums; float
         /// order may differ) for every ISA, format, and ragged shape.
         #[test]
         fn gemm_matches_dot_loop(
-            rows in 1usize..11, tokens in 1usize..11, nb in 1usize..6, seed in any::<u64>(), kind_i in 0usize..3,
+            rows in 1usize..11, tokens in 1usize..20, nb in 1usize..6, seed in any::<u64>(), kind_i in 0usize..3,
         ) {
             let kind = [QuantKind::Q4_0, QuantKind::Q4_1, QuantKind::Q8_0][kind_i];
             let mut st = seed | 1;
@@ -1001,10 +1130,15 @@ mod tests {
             let mut want = vec![0f32; rows * ldo];
             gemm_by_dots(Isa::Scalar.kernels(), kind, &w, &a, nb, &mut want, ldo);
             for isa in Isa::supported() {
-                let mut got = vec![0f32; rows * ldo];
+                // The padding columns t >= tokens must stay untouched.
+                let mut got = vec![-7.0f32; rows * ldo];
                 (isa.kernels().gemm_q)(kind, &w, &a, nb, &mut got, ldo);
-                for r in 0..rows { for t in 0..tokens {
+                for r in 0..rows { for t in 0..ldo {
                     let (g, e) = (got[r * ldo + t], want[r * ldo + t]);
+                    if t >= tokens {
+                        prop_assert_eq!(g, -7.0, "{} {:?} wrote padding [{},{}]", isa.name(), kind, r, t);
+                        continue;
+                    }
                     prop_assert!((g - e).abs() <= 1e-4 * (1.0 + e.abs()), "{} {kind:?} [{r},{t}] {g} vs {e}", isa.name());
                 }}
             }

@@ -1,10 +1,16 @@
 //! AArch64 Advanced SIMD (NEON) kernels.
 //!
-//! Plain NEON only: the SDOT (`vdotq_s32`) and fp16 conversion intrinsics are
-//! still unstable in Rust. int8 products use `vmull_s8` (exact i16) and
-//! `vpadalq_s16` (pairwise widen-accumulate to i32); with activations in
-//! -127..=127 no intermediate can overflow. f16 rows are converted through a
-//! small stack buffer with the `half` crate, then go through the f32 kernels.
+//! Plain NEON (Armv8.0), for CPUs without the dot-product extension; the
+//! `neondot` module builds on this one for those with it. int8 products use
+//! `vmull_s8` (exact i16) and `vpadalq_s16` (pairwise widen-accumulate to
+//! i32); with activations in -127..=127 no intermediate can overflow. f16 rows
+//! are converted through a small stack buffer with the `half` crate, then go
+//! through the f32 kernels.
+//!
+//! The wrappers are `pub(super)` so that the `neondot` table can reuse the
+//! kernels that do not involve int8 products; they remain reachable only
+//! through `Isa::Neon.kernels()` / `Isa::NeonDot.kernels()`, i.e. after NEON
+//! was detected.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -27,9 +33,10 @@ pub(super) static KERNELS: Kernels = Kernels {
     axpy_f32,
     axpy_f16,
     f32_to_f16: super::scalar::f32_to_f16,
+    gemm_q,
 };
 
-fn quantize_q8(x: &[f32], out: &mut [BlockQ8]) {
+pub(super) fn quantize_q8(x: &[f32], out: &mut [BlockQ8]) {
     check::quantize(x, out);
     // SAFETY: neon detected (only reachable via Isa::kernels); lengths checked above.
     unsafe { quantize_q8_neon(x, out) }
@@ -53,13 +60,13 @@ fn dot_q8_0(w: &[u8], a: &[BlockQ8]) -> f32 {
     unsafe { dot_q8_0_neon(w, a) }
 }
 
-fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+pub(super) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     check::same_len(a.len(), b.len());
     // SAFETY: neon detected (only reachable via Isa::kernels); lengths checked above.
     unsafe { dot_f32_neon(a, b) }
 }
 
-fn axpy_f32(y: &mut [f32], alpha: f32, x: &[f32]) {
+pub(super) fn axpy_f32(y: &mut [f32], alpha: f32, x: &[f32]) {
     check::same_len(y.len(), x.len());
     // SAFETY: neon detected (only reachable via Isa::kernels); lengths checked above.
     unsafe { axpy_f32_neon(y, alpha, x) }
@@ -75,7 +82,7 @@ fn f16_chunk(src: &[u8], dst: &mut [f32; CHUNK]) -> usize {
     n
 }
 
-fn dot_f16_f32(w: &[u8], x: &[f32]) -> f32 {
+pub(super) fn dot_f16_f32(w: &[u8], x: &[f32]) -> f32 {
     check::f16_len(w.len(), x.len());
     let mut buf = [0.0f32; CHUNK];
     let mut acc = 0.0f32;
@@ -86,7 +93,7 @@ fn dot_f16_f32(w: &[u8], x: &[f32]) -> f32 {
     acc
 }
 
-fn axpy_f16(y: &mut [f32], alpha: f32, x: &[u8]) {
+pub(super) fn axpy_f16(y: &mut [f32], alpha: f32, x: &[u8]) {
     check::f16_len(x.len(), y.len());
     let mut buf = [0.0f32; CHUNK];
     for (yc, xc) in y.chunks_mut(CHUNK).zip(x.chunks(2 * CHUNK)) {
