@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 pub use wisp_backend_cpu::{CpuBackend, CpuOptions, Isa};
 pub use wisp_engine::generate::{generate, GenerateOptions, Generated, Utf8Stream};
+pub use wisp_engine::model::encoder::EncoderModel;
 pub use wisp_engine::{
     Backend, EngineError, LogitsMode, Model, PlacementOptions, PlacementReport, ReferenceBackend,
     Sampler, SamplingParams, Session, SessionOptions,
@@ -40,6 +41,14 @@ pub fn models_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache").join("wisp").join("models")
+}
+
+/// Folder of the default encoder (all-MiniLM-L6-v2, safetensors) in the cache.
+pub const DEFAULT_ENCODER_DIR: &str = "all-MiniLM-L6-v2";
+
+/// Path of the default encoder in the cache.
+pub fn default_encoder_path() -> PathBuf {
+    models_dir().join(DEFAULT_ENCODER_DIR)
 }
 
 /// Path of the default model (SmolLM2-135M-Instruct Q4_1) in the cache.
@@ -95,6 +104,33 @@ pub fn backends(opts: &LoadOptions) -> Result<Vec<Arc<dyn Backend>>, EngineError
         })?)],
         BackendChoice::Reference => vec![Arc::new(ReferenceBackend)],
     })
+}
+
+/// Loads a sentence encoder: a Hugging Face folder (safetensors) or a `bert` GGUF.
+pub fn load_encoder(path: &Path, opts: &LoadOptions) -> Result<Arc<EncoderModel>, EngineError> {
+    if !path.exists() {
+        return Err(EngineError::InvalidArgument(format!(
+            "model not found at {}; run {FETCH_COMMAND} to download the default models",
+            path.display()
+        )));
+    }
+    let backends = backends(opts)?;
+    Ok(Arc::new(EncoderModel::load(
+        path,
+        backends,
+        opts.placement.clone(),
+    )?))
+}
+
+/// Whether `path` holds an encoder (a folder, or a GGUF whose architecture is `bert`).
+pub fn is_encoder(path: &Path) -> bool {
+    if path.is_dir() {
+        return true;
+    }
+    wisp_formats::GgufFile::open(path)
+        .ok()
+        .and_then(|f| f.get_str("general.architecture").ok().map(|a| a == "bert"))
+        .unwrap_or(false)
 }
 
 /// Loads a GGUF model. A missing file gets an error that names the fetch command.

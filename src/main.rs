@@ -41,6 +41,29 @@ enum Cmd {
     Bench(BenchArgs),
     /// Perplexity of a text file, computed the way llama-perplexity does.
     Perplexity(PerplexityArgs),
+    /// Sentence embeddings (one JSON line per input) with an encoder model.
+    Embed(EmbedArgs),
+}
+
+#[derive(Args)]
+struct EmbedArgs {
+    /// Encoder: a Hugging Face folder (safetensors + config + tokenizer) or a bert GGUF.
+    /// Default: all-MiniLM-L6-v2 from the model cache.
+    #[arg(short = 'm', long = "model")]
+    model: Option<PathBuf>,
+    /// CPU threads (default: one per core).
+    #[arg(short = 't', long = "threads", default_value_t = 0)]
+    threads: usize,
+    #[arg(long, default_value = "cpu")]
+    backend: String,
+    /// Read inputs from a file, one per line.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Texts per batch.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Texts to embed.
+    texts: Vec<String>,
 }
 
 #[derive(Args)]
@@ -706,6 +729,58 @@ fn bench(a: BenchArgs) -> Result<(), EngineError> {
     Ok(())
 }
 
+fn embed(a: EmbedArgs) -> Result<(), EngineError> {
+    let path = a.model.clone().unwrap_or_else(wisp::default_encoder_path);
+    let opts = LoadOptions {
+        backend: BackendChoice::parse(&a.backend)?,
+        threads: a.threads,
+        placement: PlacementOptions::from_env()?,
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let model = wisp::load_encoder(&path, &opts)?;
+    tracing::info!(ms = t.elapsed().as_secs_f64() * 1e3, "encoder loaded");
+    let mut texts = a.texts.clone();
+    if let Some(f) = &a.file {
+        let body = std::fs::read(f).map_err(|e| {
+            EngineError::InvalidArgument(format!("cannot read {}: {e}", f.display()))
+        })?;
+        let body = String::from_utf8(body).map_err(|e| {
+            EngineError::InvalidArgument(format!("{} is not UTF-8: {e}", f.display()))
+        })?;
+        texts.extend(
+            body.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_string),
+        );
+    }
+    if texts.is_empty() {
+        return Err(EngineError::InvalidArgument(
+            "nothing to embed: give TEXT arguments or --file".into(),
+        ));
+    }
+    let mut stdout = std::io::stdout().lock();
+    let mut index = 0usize;
+    for chunk in texts.chunks(a.batch.max(1)) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let t = Instant::now();
+        let vecs = model.embed(&refs)?;
+        tracing::info!(
+            texts = refs.len(),
+            ms = t.elapsed().as_secs_f64() * 1e3,
+            "batch embedded"
+        );
+        for v in vecs {
+            let line = json!({"index": index, "embedding": v});
+            if writeln!(stdout, "{line}").is_err() {
+                return Ok(());
+            }
+            index += 1;
+        }
+    }
+    Ok(())
+}
+
 fn print_profile(threads: usize, test: &str, mut prof: Vec<wisp::engine::OpTime>) {
     let total: f64 = prof.iter().map(|p| p.seconds).sum();
     eprintln!("profile ({threads} threads, {test}): op, calls, ms, share");
@@ -792,6 +867,7 @@ fn main() -> ExitCode {
         Cmd::Inspect(a) => inspect(a),
         Cmd::Bench(a) => bench(a),
         Cmd::Perplexity(a) => perplexity(a),
+        Cmd::Embed(a) => embed(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,8 +8,12 @@
 
 pub mod ggml_type;
 pub mod gguf;
+pub mod gguf_writer;
+pub mod safetensors;
 pub mod storage;
 
 pub use ggml_type::GgmlType;
 pub use gguf::{GgufError, GgufFile, MetaValue, TensorInfo};
+pub use gguf_writer::{GgufWriteError, GgufWriter};
+pub use safetensors::{SafetensorsError, SafetensorsFile, StDtype, StTensorInfo};
 pub use storage::Storage;

@@ -58,6 +58,21 @@ pub enum Op {
     TakeRows { start: usize, len: usize },
     /// Fused `rms_norm` then `mul` by a row vector: `[x f32 [N, D], w f32 [D]] → f32 [N, D]`.
     RmsNormMul { eps: f32 },
+    /// `[x f32 [N, D], w f32 [D], b f32 [D]] → f32 [N, D]`: (x − mean)/sqrt(var + eps)·w + b.
+    LayerNorm { eps: f32 },
+    /// `[x f32] → f32`: the exact (erf) GELU, x·(1 + erf(x/√2))/2.
+    Gelu,
+    /// `[q, k, v f32 [B·S, H·hd], mask f32 [B, S]] → f32 [B·S, H·hd]`: bidirectional
+    /// attention within each of the B sequences; keys whose mask is 0 (padding) are ignored.
+    EncoderAttention {
+        n_head: usize,
+        head_dim: usize,
+        scale: f32,
+    },
+    /// `[x f32 [B·S, D], mask f32 [B, S]] → f32 [B, D]`: mean over each sequence's unmasked rows.
+    MeanPool,
+    /// `[x f32 [N, D]] → f32 [N, D]`: each row divided by max(‖row‖₂, eps).
+    L2Norm { eps: f32 },
     /// Fused gate/up projections and SwiGLU:
     /// `[x f32 [N, K], w_gate [M, K], w_up [M, K]] → f32 [N, M]` = silu(x·w_gateᵀ) · (x·w_upᵀ).
     MatMulSwiGlu,
@@ -101,11 +116,16 @@ impl Op {
             Op::TakeRows { .. } => "take_rows",
             Op::RmsNormMul { .. } => "rms_norm_mul",
             Op::MatMulSwiGlu => "matmul_swiglu",
+            Op::LayerNorm { .. } => "layer_norm",
+            Op::Gelu => "gelu",
+            Op::EncoderAttention { .. } => "encoder_attention",
+            Op::MeanPool => "mean_pool",
+            Op::L2Norm { .. } => "l2_norm",
         }
     }
 
     /// Every op name, for validating deny-lists and filters.
-    pub const NAMES: [&'static str; 14] = [
+    pub const NAMES: [&'static str; 19] = [
         "get_rows",
         "matmul",
         "rms_norm",
@@ -120,6 +140,11 @@ impl Op {
         "take_rows",
         "rms_norm_mul",
         "matmul_swiglu",
+        "layer_norm",
+        "gelu",
+        "encoder_attention",
+        "mean_pool",
+        "l2_norm",
     ];
 
     /// The input whose buffer the output may reuse (the planner decides).
@@ -132,7 +157,10 @@ impl Op {
             | Op::Silu
             | Op::SwiGlu
             | Op::Reshape
-            | Op::RmsNormMul { .. } => Some(0),
+            | Op::RmsNormMul { .. }
+            | Op::LayerNorm { .. }
+            | Op::Gelu
+            | Op::L2Norm { .. } => Some(0),
             _ => None,
         }
     }
@@ -168,7 +196,9 @@ impl Op {
         let arity = match self {
             Op::GetRows | Op::MatMul | Op::Mul | Op::Add | Op::Rope { .. } | Op::SwiGlu => 2,
             Op::KvStore | Op::RmsNormMul { .. } => 2,
-            Op::MatMulSwiGlu => 3,
+            Op::MatMulSwiGlu | Op::LayerNorm { .. } => 3,
+            Op::EncoderAttention { .. } => 4,
+            Op::MeanPool => 2,
             Op::Attention { .. } => 4,
             _ => 1,
         };
@@ -218,7 +248,7 @@ impl Op {
                 }
                 Ok(TensorType::new(DType::F32, &[n, w.shape[0]]))
             }
-            Op::RmsNorm { .. } | Op::Silu => {
+            Op::RmsNorm { .. } | Op::Silu | Op::Gelu | Op::L2Norm { .. } => {
                 f32_2d(0)?;
                 Ok(inputs[0].clone())
             }
@@ -308,6 +338,46 @@ impl Op {
                 }
                 Ok(inputs[0].clone())
             }
+            Op::LayerNorm { .. } => {
+                let (_, d) = f32_2d(0)?;
+                for i in [1, 2] {
+                    let w = inputs[i];
+                    if w.dtype != DType::F32 || w.shape != [d] {
+                        return Err(self.err_input(i, w, format!("f32 [{d}]")));
+                    }
+                }
+                Ok(inputs[0].clone())
+            }
+            Op::EncoderAttention {
+                n_head, head_dim, ..
+            } => {
+                let (n, d) = f32_2d(0)?;
+                if d != n_head * head_dim || *head_dim == 0 {
+                    return Err(self.invalid(format!("row {d} vs {n_head} heads × {head_dim}")));
+                }
+                for i in [1, 2] {
+                    if inputs[i] != inputs[0] {
+                        return Err(self.err_input(i, inputs[i], inputs[0].to_string()));
+                    }
+                }
+                let m = inputs[3];
+                let ok =
+                    m.dtype == DType::F32 && m.shape.len() == 2 && m.shape[0] * m.shape[1] == n;
+                if !ok {
+                    return Err(self.err_input(3, m, format!("f32 mask [B, S] with B·S = {n}")));
+                }
+                Ok(inputs[0].clone())
+            }
+            Op::MeanPool => {
+                let (n, d) = f32_2d(0)?;
+                let m = inputs[1];
+                let ok =
+                    m.dtype == DType::F32 && m.shape.len() == 2 && m.shape[0] * m.shape[1] == n;
+                if !ok {
+                    return Err(self.err_input(1, m, format!("f32 mask [B, S] with B·S = {n}")));
+                }
+                Ok(TensorType::new(DType::F32, &[m.shape[0], d]))
+            }
             Op::MatMulSwiGlu => {
                 let gate = Op::MatMul.infer(&[inputs[0], inputs[1]], None)?;
                 let up = Op::MatMul.infer(&[inputs[0], inputs[2]], None)?;
@@ -333,7 +403,13 @@ impl Op {
         match self {
             Op::MatMul => 2 * o * inputs[0].row_len() as u64,
             Op::MatMulSwiGlu => 4 * o * inputs[0].row_len() as u64 + 4 * o,
-            Op::RmsNormMul { .. } => 5 * o,
+            Op::RmsNormMul { .. } | Op::LayerNorm { .. } => 5 * o,
+            Op::Gelu | Op::L2Norm { .. } => 4 * o,
+            Op::EncoderAttention { .. } => {
+                let seq = inputs[3].shape[1] as u64;
+                4 * o * seq
+            }
+            Op::MeanPool => 2 * inputs[0].numel() as u64,
             Op::Attention {
                 n_head, head_dim, ..
             } => {

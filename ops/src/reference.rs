@@ -101,6 +101,47 @@ pub fn execute(
             attention(&shape, q.f32(), k, v, pos.i32(), out.f32())
         }
         Op::Reshape => Ok(()),
+        Op::LayerNorm { eps } => {
+            let d = out.ty.row_len();
+            layer_norm_inplace(out.f32(), d, *eps, input(1)?.f32(), input(2)?.f32());
+            Ok(())
+        }
+        Op::Gelu => {
+            for v in out.f32() {
+                *v = gelu(*v);
+            }
+            Ok(())
+        }
+        Op::L2Norm { eps } => {
+            let d = out.ty.row_len();
+            l2_norm_inplace(out.f32(), d, *eps);
+            Ok(())
+        }
+        Op::EncoderAttention {
+            n_head,
+            head_dim,
+            scale,
+        } => {
+            let (q, k, v, m) = (input(0)?, input(1)?, input(2)?, input(3)?);
+            let seq = m.ty.shape[1];
+            encoder_attention(
+                *n_head,
+                *head_dim,
+                *scale,
+                seq,
+                q.f32(),
+                k.f32(),
+                v.f32(),
+                m.f32(),
+                out.f32(),
+            );
+            Ok(())
+        }
+        Op::MeanPool => {
+            let (x, m) = (input(0)?, input(1)?);
+            mean_pool(x.f32(), x.ty.row_len(), m.f32(), m.ty.shape[1], out.f32());
+            Ok(())
+        }
         Op::RmsNormMul { eps } => {
             let d = out.ty.row_len();
             rms_norm_inplace(out.f32(), d, *eps);
@@ -142,6 +183,130 @@ fn check_index(op: &'static str, what: &str, v: i32, limit: usize) -> Result<usi
         });
     }
     Ok(v as usize)
+}
+
+/// The exact GELU: x·(1 + erf(x/√2))/2, erf from libm (f64).
+#[inline]
+pub fn gelu(x: f32) -> f32 {
+    let x = x as f64;
+    (0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2))) as f32
+}
+
+/// Layer normalisation of each row of length `d` (f64 statistics), then · w + b.
+pub fn layer_norm_inplace(x: &mut [f32], d: usize, eps: f32, w: &[f32], b: &[f32]) {
+    for row in x.chunks_exact_mut(d) {
+        let mean = row.iter().map(|v| *v as f64).sum::<f64>() / d as f64;
+        let var = row.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / d as f64;
+        let inv = 1.0 / (var + eps as f64).sqrt();
+        for ((v, w), b) in row.iter_mut().zip(w).zip(b) {
+            *v = ((*v as f64 - mean) * inv * *w as f64 + *b as f64) as f32;
+        }
+    }
+}
+
+/// Divides each row by its Euclidean norm (at least `eps`).
+pub fn l2_norm_inplace(x: &mut [f32], d: usize, eps: f32) {
+    for row in x.chunks_exact_mut(d) {
+        let n = row
+            .iter()
+            .map(|v| *v as f64 * *v as f64)
+            .sum::<f64>()
+            .sqrt()
+            .max(eps as f64);
+        for v in row {
+            *v = (*v as f64 / n) as f32;
+        }
+    }
+}
+
+/// Bidirectional attention within each sequence of `seq` rows; keys whose
+/// mask is 0 are ignored (a sequence with no unmasked key gives zeros).
+#[allow(clippy::too_many_arguments)]
+pub fn encoder_attention(
+    n_head: usize,
+    hd: usize,
+    scale: f32,
+    seq: usize,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    mask: &[f32],
+    out: &mut [f32],
+) {
+    let d = n_head * hd;
+    let n = q.len() / d;
+    let mut scores = vec![0f64; seq];
+    for i in 0..n {
+        let b = i / seq;
+        for h in 0..n_head {
+            let qh = &q[i * d + h * hd..i * d + (h + 1) * hd];
+            let mut max = f64::NEG_INFINITY;
+            for (j, sc) in scores.iter_mut().enumerate() {
+                let r = b * seq + j;
+                if mask[r] == 0.0 {
+                    *sc = f64::NEG_INFINITY;
+                    continue;
+                }
+                let kh = &k[r * d + h * hd..r * d + (h + 1) * hd];
+                *sc = qh
+                    .iter()
+                    .zip(kh)
+                    .map(|(a, b)| *a as f64 * *b as f64)
+                    .sum::<f64>()
+                    * scale as f64;
+                max = max.max(*sc);
+            }
+            let o = &mut out[i * d + h * hd..i * d + (h + 1) * hd];
+            if max == f64::NEG_INFINITY {
+                o.fill(0.0);
+                continue;
+            }
+            let mut sum = 0f64;
+            for sc in scores.iter_mut() {
+                *sc = (*sc - max).exp();
+                sum += *sc;
+            }
+            let mut acc = vec![0f64; hd];
+            for (j, w) in scores.iter().enumerate() {
+                if *w == 0.0 {
+                    continue;
+                }
+                let r = b * seq + j;
+                for (a, x) in acc.iter_mut().zip(&v[r * d + h * hd..r * d + (h + 1) * hd]) {
+                    *a += w / sum * *x as f64;
+                }
+            }
+            for (dst, a) in o.iter_mut().zip(&acc) {
+                *dst = *a as f32;
+            }
+        }
+    }
+}
+
+/// Mean of each sequence's unmasked rows (zeros for an all-masked sequence).
+pub fn mean_pool(x: &[f32], d: usize, mask: &[f32], seq: usize, out: &mut [f32]) {
+    for (b, o) in out.chunks_exact_mut(d).enumerate() {
+        let mut acc = vec![0f64; d];
+        let mut count = 0f64;
+        for s in 0..seq {
+            let r = b * seq + s;
+            let m = mask[r] as f64;
+            if m == 0.0 {
+                continue;
+            }
+            count += m;
+            for (a, v) in acc.iter_mut().zip(&x[r * d..(r + 1) * d]) {
+                *a += m * *v as f64;
+            }
+        }
+        for (dst, a) in o.iter_mut().zip(&acc) {
+            *dst = if count > 0.0 {
+                (*a / count) as f32
+            } else {
+                0.0
+            };
+        }
+    }
 }
 
 /// Embedding lookup: dequantizes row `ids[i]` of the table into row i.
@@ -372,6 +537,34 @@ mod tests {
         // Equal scores over rows 0..=1 only: the mean of v rows 0 and 1; row 2 unseen.
         assert_eq!(out, vec![2.0, 3.0, 2.0, 3.0]);
         assert!(attention(&s, &q, k, v, &[3], &mut out).is_err());
+    }
+
+    #[test]
+    fn gelu_and_norms() {
+        assert_eq!(gelu(0.0), 0.0);
+        assert!((gelu(1.0) - 0.841_344_75).abs() < 1e-6);
+        assert!((gelu(-3.0) + 0.004_049_694).abs() < 1e-7);
+        let mut x = vec![1.0, 2.0, 3.0, 4.0];
+        layer_norm_inplace(&mut x, 4, 0.0, &[1.0; 4], &[0.5; 4]);
+        let mean: f32 = x.iter().sum::<f32>() / 4.0;
+        assert!((mean - 0.5).abs() < 1e-6);
+        let mut y = vec![3.0, 4.0];
+        l2_norm_inplace(&mut y, 2, 1e-12);
+        assert_eq!(y, vec![0.6, 0.8]);
+    }
+
+    #[test]
+    fn encoder_attention_ignores_padding_and_pool_averages() {
+        // One sequence of 3 rows, 1 head of dim 1; row 2 is padding.
+        let q = [0.0, 0.0, 0.0];
+        let v = [1.0, 3.0, 100.0];
+        let mask = [1.0, 1.0, 0.0];
+        let mut out = [0f32; 3];
+        encoder_attention(1, 1, 1.0, 3, &q, &q, &v, &mask, &mut out);
+        assert_eq!(out, [2.0, 2.0, 2.0]);
+        let mut pooled = [0f32; 1];
+        mean_pool(&v, 1, &mask, 3, &mut pooled);
+        assert_eq!(pooled, [2.0]);
     }
 
     #[test]

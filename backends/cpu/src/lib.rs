@@ -7,6 +7,7 @@
 //! SIMD dots and axpys. The remaining light ops use the reference kernels.
 
 pub mod attention;
+pub mod encoder_attention;
 pub mod kernels;
 pub mod matmul;
 pub mod rope;
@@ -201,6 +202,31 @@ impl Executable for CpuExec {
                             *n_dims,
                             *base,
                             *mode,
+                        );
+                    }
+                    Op::EncoderAttention {
+                        n_head,
+                        head_dim,
+                        scale,
+                    } => {
+                        let get = |i: usize| {
+                            nio.inputs[i].ok_or_else(|| {
+                                EngineError::Internal("encoder_attention input".into())
+                            })
+                        };
+                        let (q, k, v, m) = (get(0)?, get(1)?, get(2)?, get(3)?);
+                        let seq = m.ty.shape[1];
+                        encoder_attention::encoder_attention(
+                            self.kernels,
+                            *n_head,
+                            *head_dim,
+                            *scale,
+                            seq,
+                            q.f32(),
+                            k.f32(),
+                            v.f32(),
+                            m.f32(),
+                            nio.output.f32(),
                         );
                     }
                     Op::MatMulSwiGlu => {

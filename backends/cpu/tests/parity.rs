@@ -164,3 +164,30 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn encoder_attention_matches_reference(
+        batch in 1usize..3, seq in 1usize..20, heads in 1usize..4, hd in 1usize..20, seed in any::<u64>(),
+    ) {
+        let d = heads * hd;
+        let n = batch * seq;
+        let mut s = seed | 1;
+        let mut rnd = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; ((s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32 };
+        let q: Vec<f32> = (0..n * d).map(|_| rnd() * 2.0).collect();
+        let k: Vec<f32> = (0..n * d).map(|_| rnd() * 2.0).collect();
+        let v: Vec<f32> = (0..n * d).map(|_| rnd()).collect();
+        // Padding at the end of each sequence (at least one real token).
+        let mask: Vec<f32> = (0..n).map(|r| if r % seq == 0 || rnd() > -0.5 { 1.0 } else { 0.0 }).collect();
+        let mut want = vec![0f32; n * d];
+        reference::encoder_attention(heads, hd, 0.3, seq, &q, &k, &v, &mask, &mut want);
+        for isa in Isa::supported() {
+            let mut got = vec![0f32; n * d];
+            wisp_backend_cpu::encoder_attention::encoder_attention(isa.kernels(), heads, hd, 0.3, seq, &q, &k, &v, &mask, &mut got);
+            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                prop_assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{} [{i}]: {a} vs {b}", isa.name());
+            }
+        }
+    }
+}

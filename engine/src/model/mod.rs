@@ -1,12 +1,16 @@
 //! Model builders: from a file's metadata and tensors to a graph.
 
+pub mod bert;
 pub mod config;
+pub mod encoder;
 pub mod llama;
 pub mod loaded;
+pub mod source;
 pub mod vocab;
 pub mod weights;
 
 pub use config::DecoderConfig;
+pub use source::WeightSource;
 pub use weights::GgufWeights;
 
 use wisp_ops::DType;

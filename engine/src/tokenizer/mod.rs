@@ -12,9 +12,11 @@
 
 pub mod bpe;
 pub mod pretokenize;
+pub mod wordpiece;
 
 pub use bpe::BpeTokenizer;
 pub use pretokenize::{PreTokenizer, PreTokenizerKind};
+pub use wordpiece::WordPieceTokenizer;
 
 /// The role of a vocabulary entry, as stored in GGUF `tokenizer.ggml.token_type`.
 ///
@@ -95,6 +97,9 @@ pub enum TokenizerError {
     /// The pre-tokenizer regex failed to compile or to run.
     #[error("pre-tokenizer regex error: {0}")]
     Regex(String),
+    /// A tokenizer description (vocabulary, model folder, settings) is unusable.
+    #[error("invalid tokenizer: {0}")]
+    Invalid(String),
 }
 
 /// One interface for every tokenizer family (BPE now; WordPiece and
