@@ -15,6 +15,8 @@
 //! # Ok::<(), wisp::EngineError>(())
 //! ```
 
+pub mod quantize;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -43,6 +43,19 @@ enum Cmd {
     Perplexity(PerplexityArgs),
     /// Sentence embeddings (one JSON line per input) with an encoder model.
     Embed(EmbedArgs),
+    /// Write a GGUF with block-quantized weights (from safetensors or GGUF).
+    Quantize(QuantizeArgs),
+}
+
+#[derive(Args)]
+struct QuantizeArgs {
+    /// A Hugging Face BERT folder (safetensors) or a GGUF file.
+    input: PathBuf,
+    /// The GGUF to write.
+    output: PathBuf,
+    /// Target type: q8_0, q4_0, q4_1, f16 (or f32).
+    #[arg(long = "type", default_value = "q8_0")]
+    ty: String,
 }
 
 #[derive(Args)]
@@ -781,6 +794,42 @@ fn embed(a: EmbedArgs) -> Result<(), EngineError> {
     Ok(())
 }
 
+fn quantize(a: QuantizeArgs) -> Result<(), EngineError> {
+    let target = wisp::quantize::parse_type(&a.ty)?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} tensors {elapsed}")
+            .map_err(|e| EngineError::Internal(e.to_string()))?,
+    );
+    let mut progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let t = Instant::now();
+    let bytes = if a.input.is_dir() {
+        let model = wisp::load_encoder(
+            &a.input,
+            &LoadOptions {
+                backend: BackendChoice::Reference,
+                ..Default::default()
+            },
+        )?;
+        wisp::quantize::quantize_encoder(&model, target, &a.output, &mut progress)?
+    } else {
+        let f = wisp::formats::GgufFile::open(&a.input)?;
+        wisp::quantize::quantize_gguf(&f, target, &a.output, &mut progress)?
+    };
+    bar.finish_and_clear();
+    eprintln!(
+        "wrote {} ({:.1} MiB, {}) in {:.1} s",
+        a.output.display(),
+        bytes as f64 / (1 << 20) as f64,
+        target.name(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn print_profile(threads: usize, test: &str, mut prof: Vec<wisp::engine::OpTime>) {
     let total: f64 = prof.iter().map(|p| p.seconds).sum();
     eprintln!("profile ({threads} threads, {test}): op, calls, ms, share");
@@ -868,6 +917,7 @@ fn main() -> ExitCode {
         Cmd::Bench(a) => bench(a),
         Cmd::Perplexity(a) => perplexity(a),
         Cmd::Embed(a) => embed(a),
+        Cmd::Quantize(a) => quantize(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

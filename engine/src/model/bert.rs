@@ -97,6 +97,39 @@ pub fn hf_name(gguf: &str) -> Option<String> {
     Some(format!("encoder.layer.{layer}.{hf}.{kind}"))
 }
 
+/// Tensor names of a BERT encoder in GGUF naming, with their shapes.
+pub fn tensor_names(cfg: &EncoderConfig) -> Vec<(String, Vec<usize>)> {
+    let (d, f) = (cfg.n_embd, cfg.n_ff);
+    let mut v = vec![
+        ("token_embd.weight".to_string(), vec![cfg.n_vocab, d]),
+        ("token_types.weight".to_string(), vec![cfg.n_types, d]),
+        (
+            "position_embd.weight".to_string(),
+            vec![cfg.max_positions, d],
+        ),
+        ("token_embd_norm.weight".to_string(), vec![d]),
+        ("token_embd_norm.bias".to_string(), vec![d]),
+    ];
+    for l in 0..cfg.n_layer {
+        for (t, out, inp) in [
+            ("attn_q", d, d),
+            ("attn_k", d, d),
+            ("attn_v", d, d),
+            ("attn_output", d, d),
+            ("ffn_up", f, d),
+            ("ffn_down", d, f),
+        ] {
+            v.push((format!("blk.{l}.{t}.weight"), vec![out, inp]));
+            v.push((format!("blk.{l}.{t}.bias"), vec![out]));
+        }
+        for n in ["attn_output_norm", "layer_output_norm"] {
+            v.push((format!("blk.{l}.{n}.weight"), vec![d]));
+            v.push((format!("blk.{l}.{n}.bias"), vec![d]));
+        }
+    }
+    v
+}
+
 /// Builds the encoder for `shape.batch` sequences of `shape.seq` tokens.
 /// Inputs: `tokens`, `token_types`, `positions` (i32 [B·S]) and `mask` (f32 [B, S]);
 /// output: `embedding` (f32 [B, D], unit length).

@@ -258,6 +258,31 @@ impl EncoderModel {
         })
     }
 
+    /// A copy whose weights are converted in memory to `target` (the
+    /// conversion `wisp quantize` writes), to measure accuracy or speed
+    /// before writing a file.
+    pub fn quantized(
+        &self,
+        target: DType,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<EncoderModel, EngineError> {
+        let names = bert::tensor_names(&self.config);
+        let q = super::quantized::QuantizedWeights::new(
+            self.weights.as_ref(),
+            &names,
+            target,
+            progress,
+        )?;
+        EncoderModel::new(
+            Box::new(q),
+            self.config.clone(),
+            self.tokenizer.clone(),
+            self.backends.clone(),
+            self.placement.clone(),
+            format!("{} quantized in memory to {}", self.source, target.name()),
+        )
+    }
+
     /// The encoder's hyperparameters.
     pub fn config(&self) -> &EncoderConfig {
         &self.config

@@ -5,6 +5,7 @@ pub mod config;
 pub mod encoder;
 pub mod llama;
 pub mod loaded;
+pub mod quantized;
 pub mod source;
 pub mod vocab;
 pub mod weights;
