@@ -149,7 +149,7 @@ struct ModelArgs {
     /// Backend: cpu, or reference (the scalar oracle).
     #[arg(long, default_value = "cpu")]
     backend: String,
-    /// Force the CPU instruction set: scalar, avx2, avx512, neon (else WISP_ISA, else best).
+    /// Force the CPU instruction set: scalar, avx2, avx512, neon, neondot (else WISP_ISA, else best).
     #[arg(long)]
     isa: Option<String>,
     /// Fail instead of falling back to the CPU for any node.

@@ -56,3 +56,81 @@ fn ids_and_f32_embeddings_match_the_reference() {
     }
     eprintln!("min cosine vs f32 reference: {worst:.8}");
 }
+
+fn golden() -> (Vec<String>, Vec<Vec<f64>>) {
+    let cases = common::fixture("minilm_embeddings.json");
+    let cases = cases.as_array().unwrap();
+    (
+        cases
+            .iter()
+            .map(|c| c["text"].as_str().unwrap().to_string())
+            .collect(),
+        cases
+            .iter()
+            .map(|c| common::floats(&c["embedding"]))
+            .collect(),
+    )
+}
+
+/// Q8_0 via `wisp quantize`'s conversion: accuracy bars against the f32
+/// reference, the file round trip (quantize → GGUF → load → embed) equal to
+/// quantizing in memory, and agreement with llama.cpp's embeddings of its own
+/// q8_0 conversion. Q4_0 figures are reported, not held to a bar.
+#[test]
+fn quantized_encoders_accuracy_and_round_trip() {
+    let base = encoder(BackendChoice::Cpu);
+    let (texts, want) = golden();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let stats = |got: &[Vec<f32>]| {
+        let c: Vec<f64> = got.iter().zip(&want).map(|(g, w)| cosine(g, w)).collect();
+        (
+            c.iter().sum::<f64>() / c.len() as f64,
+            c.iter().cloned().fold(1.0, f64::min),
+        )
+    };
+    let q8 = base
+        .quantized(wisp::ops::DType::Q8_0, &mut |_, _| {})
+        .unwrap();
+    let in_memory = q8.embed(&refs).unwrap();
+    let (mean, min) = stats(&in_memory);
+    eprintln!("q8_0: cosine mean {mean:.5} min {min:.5}");
+    assert!(mean >= 0.999 && min >= 0.995, "q8_0 mean {mean} min {min}");
+
+    let dir = std::env::temp_dir().join(format!("wisp-q8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("minilm-q8_0.gguf");
+    wisp::quantize::quantize_encoder(&base, wisp::ops::DType::Q8_0, &path, &mut |_, _| {}).unwrap();
+    let from_file = wisp::load_encoder(
+        &path,
+        &LoadOptions {
+            threads: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        from_file.embed(&refs).unwrap(),
+        in_memory,
+        "file round trip differs from in-memory quantization"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // llama.cpp's embeddings of its own q8_0 file (8-bit activations, as ours).
+    let lc = common::fixture("minilm_q8_0_llamacpp_embeddings.json");
+    let lc_cases = lc["cases"].as_array().or_else(|| lc.as_array()).unwrap();
+    let mut worst = 1f64;
+    for (c, got) in lc_cases.iter().zip(&in_memory) {
+        let v = common::floats(&c["embedding"]);
+        worst = worst.min(cosine(got, &v));
+    }
+    eprintln!("q8_0 vs llama.cpp's q8_0 embeddings: min cosine {worst:.6}");
+    // Both sides carry their own 8-bit activation noise (each is ~0.9991 from f32).
+    assert!(worst >= 0.999, "vs llama.cpp {worst}");
+
+    let q4 = base
+        .quantized(wisp::ops::DType::Q4_0, &mut |_, _| {})
+        .unwrap();
+    let (mean4, min4) = stats(&q4.embed(&refs).unwrap());
+    eprintln!("q4_0: cosine mean {mean4:.5} min {min4:.5}");
+    assert!(mean4 > 0.9, "q4_0 collapsed: {mean4}");
+}

@@ -225,15 +225,9 @@ fn json_usize(v: &Value, key: &str) -> Option<usize> {
     if let Some(u) = n.as_u64() {
         return Some(usize::try_from(u).unwrap_or(usize::MAX));
     }
-    // `model_max_length` is int(1e30) when a checkpoint sets no limit; JSON
-    // writers may store it as a float.
-    n.as_f64().filter(|f| *f >= 0.0).map(|f| {
-        if f >= usize::MAX as f64 {
-            usize::MAX
-        } else {
-            f as usize
-        }
-    })
+    // `model_max_length` is int(1e30) when a checkpoint sets no limit, which
+    // JSON readers see as a float; the cast saturates to "no limit".
+    n.as_f64().filter(|f| *f >= 0.0).map(|f| f as usize)
 }
 
 impl WordPieceTokenizer {
@@ -406,17 +400,18 @@ impl WordPieceTokenizer {
             }
         }
 
+        // No normalizer at all means no normalization step.
         let mut config = WordPieceConfig {
+            lowercase: false,
+            strip_accents: false,
+            tokenize_chinese_chars: false,
             max_len,
             continuing_prefix: model
                 .get("continuing_subword_prefix")
                 .and_then(Value::as_str)
                 .unwrap_or("##")
                 .to_owned(),
-            ..WordPieceConfig::from_lowercase(false)
         };
-        config.strip_accents = false;
-        config.tokenize_chinese_chars = false;
         let mut clean_text = false;
         match doc.get("normalizer") {
             None | Some(Value::Null) => {}

@@ -563,7 +563,9 @@ unsafe fn f32_to_f16_avx2(x: &[f32], out: &mut [u8]) {
 //   (The +128 bias of the AVX-512 kernel would not do here: 255·127 pairs
 //   saturate i16.)
 //
-// Q4_1's m·s term is FMA'd into the low half of the same accumulator.
+// Q4_1's Σ m·s terms are accumulated in a second, cheap pass over the tile's
+// blocks (one 4-token FMA per row and block), which keeps the main loop
+// within the 16 ymm registers.
 // ---------------------------------------------------------------------------
 
 /// Rows per GEMM tile (the tile is always 4 tokens wide).
@@ -643,13 +645,7 @@ unsafe fn tile<const R: usize, const BB: usize>(
         } else {
             _mm256_setzero_si256()
         };
-        // Q4_1: the four tokens' s.
-        let s = if BB == Q4_1_BLOCK_BYTES {
-            _mm_setr_ps(ab[0].s, ab[1].s, ab[2].s, ab[3].s)
-        } else {
-            _mm_setzero_ps()
-        };
-        for (r, (acc, side)) in acc.iter_mut().zip(&mut side).enumerate() {
+        for (r, acc) in acc.iter_mut().enumerate() {
             // SAFETY: block b of row r lies inside `w` (r < R, b < nb, rb = nb·BB).
             let blk = unsafe { wp.add(r * rb + b * BB) };
             // SAFETY: the block's first 4 bytes are readable (BB >= 18): d, and Q4_1's m.
@@ -670,7 +666,15 @@ unsafe fn tile<const R: usize, const BB: usize>(
             };
             let sc = _mm256_mul_ps(_mm256_broadcastss_ps(dm), da);
             *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(folded), sc, *acc);
-            if BB == Q4_1_BLOCK_BYTES {
+        }
+    }
+    // Q4_1's Σ_b m·s, in a second pass so that the main loop keeps its registers.
+    if BB == Q4_1_BLOCK_BYTES {
+        for b in 0..nb {
+            let s = _mm_setr_ps(a[b].s, a[nb + b].s, a[2 * nb + b].s, a[3 * nb + b].s);
+            for (r, side) in side.iter_mut().enumerate() {
+                // SAFETY: block b of row r lies inside `w`; its bytes 0..4 are d and m.
+                let dm = unsafe { load_f16x2(wp.add(r * rb + b * BB)) };
                 *side = _mm_fmadd_ps(_mm_shuffle_ps::<0b01_01_01_01>(dm, dm), s, *side);
             }
         }

@@ -342,9 +342,13 @@ pub struct Kernels {
     /// of `a`, for every row of `w` and every token of `a` (`a.len() / nb`
     /// tokens of `nb` blocks). ISAs with a register-blocked kernel decode each
     /// weight block once for several tokens; the others loop over the dots.
-    pub gemm_q:
-        fn(kind: QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize),
+    pub gemm_q: GemmFn,
 }
+
+/// Signature of [`Kernels::gemm_q`]:
+/// `(kind, weights, activations, blocks per row/token, out, out row stride)`.
+pub type GemmFn =
+    fn(kind: QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize);
 
 /// Weight formats of the quantized dot products and GEMM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -1023,7 +1027,7 @@ mod tests {
             for kind in [QuantKind::Q4_1, QuantKind::Q8_0, QuantKind::Q4_0] {
                 let bb = kind.block_bytes();
                 let mut w: Vec<u8> = (0..rows * nb * bb)
-                    .map(|i| (i * 2654435761usize >> 7) as u8)
+                    .map(|i| ((i * 2654435761usize) >> 7) as u8)
                     .collect();
                 for blk in w.chunks_exact_mut(bb) {
                     blk[0..4].copy_from_slice(&[0x00, 0x20, 0x00, 0x1c]);

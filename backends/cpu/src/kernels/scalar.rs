@@ -158,6 +158,11 @@ pub fn f32_to_f16(x: &[f32], out: &mut [u8]) {
     }
 }
 
+/// GEMM by dot products (the reference: no register blocking).
+fn gemm_q(kind: super::QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize) {
+    super::gemm_by_dots(&KERNELS, kind, w, a, nb, out, ldo);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,9 +280,4 @@ mod tests {
         assert_eq!(out, w);
         assert_eq!(dot_f32(&[], &[]), 0.0);
     }
-}
-
-/// GEMM by dot products (no register-blocked kernel for this ISA yet).
-fn gemm_q(kind: super::QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize) {
-    super::gemm_by_dots(&KERNELS, kind, w, a, nb, out, ldo);
 }
