@@ -45,6 +45,33 @@ enum Cmd {
     Embed(EmbedArgs),
     /// Write a GGUF with block-quantized weights (from safetensors or GGUF).
     Quantize(QuantizeArgs),
+    /// Accuracy of a (quantized) model against its float base: embedding
+    /// cosines for encoders, perplexity delta and top-1 agreement for decoders.
+    Eval(EvalArgs),
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// The model under test (GGUF or folder).
+    #[arg(short = 'm', long = "model")]
+    model: PathBuf,
+    /// The float model it is compared with.
+    #[arg(long = "base")]
+    base: PathBuf,
+    /// Inputs: one sentence per line (encoders) or a text to score (decoders).
+    #[arg(short = 'f', long = "file")]
+    file: PathBuf,
+    /// Decoders: window size for perplexity and agreement.
+    #[arg(short = 'c', long = "ctx-size", default_value_t = 512)]
+    ctx: usize,
+    /// Decoders: at most this many windows.
+    #[arg(long, default_value_t = 8)]
+    windows: usize,
+    #[arg(short = 't', long = "threads", default_value_t = 0)]
+    threads: usize,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -609,6 +636,9 @@ fn bench(a: BenchArgs) -> Result<(), EngineError> {
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
+    if wisp::is_encoder(&path) {
+        return bench_encoder(&a, &path, isa, &name);
+    }
     for &threads in &a.threads {
         let t0 = Instant::now();
         let model = wisp::load_model(
@@ -830,6 +860,133 @@ fn quantize(a: QuantizeArgs) -> Result<(), EngineError> {
     Ok(())
 }
 
+fn eval(a: EvalArgs) -> Result<(), EngineError> {
+    let opts = LoadOptions {
+        threads: a.threads,
+        placement: PlacementOptions::from_env()?,
+        ..Default::default()
+    };
+    let body = std::fs::read(&a.file).map_err(|e| {
+        EngineError::InvalidArgument(format!("cannot read {}: {e}", a.file.display()))
+    })?;
+    let body = String::from_utf8(body).map_err(|e| {
+        EngineError::InvalidArgument(format!("{} is not UTF-8: {e}", a.file.display()))
+    })?;
+    if wisp::is_encoder(&a.model) {
+        let (m, b) = (
+            wisp::load_encoder(&a.model, &opts)?,
+            wisp::load_encoder(&a.base, &opts)?,
+        );
+        let lines: Vec<&str> = body.lines().filter(|l| !l.trim().is_empty()).collect();
+        if lines.is_empty() {
+            return Err(EngineError::InvalidArgument(
+                "no sentences in the file".into(),
+            ));
+        }
+        let mut cos = Vec::with_capacity(lines.len());
+        for chunk in lines.chunks(16) {
+            for (x, y) in m.embed(chunk)?.iter().zip(b.embed(chunk)?) {
+                let dot: f64 = x.iter().zip(&y).map(|(p, q)| *p as f64 * *q as f64).sum();
+                let nx: f64 = x.iter().map(|p| (*p as f64).powi(2)).sum::<f64>().sqrt();
+                let ny: f64 = y.iter().map(|p| (*p as f64).powi(2)).sum::<f64>().sqrt();
+                cos.push(dot / (nx * ny).max(1e-30));
+            }
+        }
+        let mean = cos.iter().sum::<f64>() / cos.len() as f64;
+        let min = cos.iter().cloned().fold(f64::INFINITY, f64::min);
+        if a.json {
+            println!(
+                "{}",
+                json!({"kind": "encoder", "inputs": cos.len(), "cosine_mean": mean, "cosine_min": min})
+            );
+        } else {
+            println!(
+                "{} inputs: cosine vs base mean {mean:.5}, min {min:.5}",
+                cos.len()
+            );
+        }
+        return Ok(());
+    }
+    let (m, b) = (
+        wisp::load_model(&a.model, &opts)?,
+        wisp::load_model(&a.base, &opts)?,
+    );
+    let tokens = b.tokenizer().encode(&body, false)?;
+    let n = (tokens.len() / a.ctx).min(a.windows) * a.ctx;
+    if n == 0 {
+        return Err(EngineError::InvalidArgument(format!(
+            "the text is shorter than one window of {}",
+            a.ctx
+        )));
+    }
+    let tokens = &tokens[..n];
+    let bos = if b.special().add_bos {
+        b.special().bos
+    } else {
+        None
+    };
+    let pm = wisp::engine::perplexity::perplexity(
+        &m,
+        tokens,
+        a.ctx,
+        bos,
+        DType::F16,
+        &mut |_, _, _| {},
+    )?;
+    let pb = wisp::engine::perplexity::perplexity(
+        &b,
+        tokens,
+        a.ctx,
+        bos,
+        DType::F16,
+        &mut |_, _, _| {},
+    )?;
+    // Top-1 agreement over the same scored positions.
+    let nv = b.config().n_vocab;
+    let (mut agree, mut total) = (0usize, 0usize);
+    for w in 0..n / a.ctx {
+        let chunk = &tokens[w * a.ctx..(w + 1) * a.ctx];
+        let mut sm = m.session(SessionOptions {
+            n_ctx: a.ctx,
+            n_batch: a.ctx,
+            ..Default::default()
+        })?;
+        let mut sb = b.session(SessionOptions {
+            n_ctx: a.ctx,
+            n_batch: a.ctx,
+            ..Default::default()
+        })?;
+        let (lm, lb) = (
+            sm.eval(chunk, LogitsMode::All)?,
+            sb.eval(chunk, LogitsMode::All)?,
+        );
+        for j in a.ctx / 2..a.ctx - 1 {
+            let am = wisp::engine::sampling::argmax(&lm[j * nv..(j + 1) * nv]);
+            let ab = wisp::engine::sampling::argmax(&lb[j * nv..(j + 1) * nv]);
+            agree += (am == ab) as usize;
+            total += 1;
+        }
+    }
+    let top1 = agree as f64 / total.max(1) as f64;
+    if a.json {
+        println!(
+            "{}",
+            json!({"kind": "decoder", "ppl": pm.ppl, "ppl_base": pb.ppl, "ppl_delta": pm.ppl - pb.ppl,
+                "top1_agreement": top1, "tokens": pm.tokens})
+        );
+    } else {
+        println!(
+            "perplexity {:.4} vs base {:.4} (Δ {:+.4}); top-1 agreement {:.2}% over {} tokens",
+            pm.ppl,
+            pb.ppl,
+            pm.ppl - pb.ppl,
+            100.0 * top1,
+            pm.tokens
+        );
+    }
+    Ok(())
+}
+
 fn print_profile(threads: usize, test: &str, mut prof: Vec<wisp::engine::OpTime>) {
     let total: f64 = prof.iter().map(|p| p.seconds).sum();
     eprintln!("profile ({threads} threads, {test}): op, calls, ms, share");
@@ -843,6 +1000,79 @@ fn print_profile(threads: usize, test: &str, mut prof: Vec<wisp::engine::OpTime>
             100.0 * p.seconds / total.max(1e-12)
         );
     }
+}
+
+/// Encoder latency: batch 1, one sequence of each `-p` length, p50/p95 over `-r` runs.
+fn bench_encoder(
+    a: &BenchArgs,
+    path: &std::path::Path,
+    isa: Option<Isa>,
+    name: &str,
+) -> Result<(), EngineError> {
+    for &threads in &a.threads {
+        let t0 = Instant::now();
+        let model = wisp::load_encoder(
+            path,
+            &LoadOptions {
+                backend: BackendChoice::parse(&a.backend)?,
+                threads,
+                isa,
+                placement: PlacementOptions::from_env()?,
+                no_fusion: false,
+                profile: std::env::var_os("WISP_PROFILE").is_some(),
+            },
+        )?;
+        let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let desc = model.backends()[0].describe();
+        let isa_name = desc
+            .split("isa ")
+            .nth(1)
+            .and_then(|s| s.split(',').next())
+            .unwrap_or("-")
+            .to_string();
+        let tok = model.tokenizer();
+        let n_vocab = model.config().n_vocab as u32;
+        for &seq in a.prompts.iter().filter(|&&p| p >= 2) {
+            // [CLS] + pseudo-random ordinary tokens + [SEP], no padding.
+            let mut ids = vec![tok.cls_id()];
+            ids.extend((0..seq - 2).map(|i| 1000 + (i as u32 * 7919) % (n_vocab - 1000)));
+            ids.push(tok.sep_id());
+            let batch = wisp::engine::tokenizer::wordpiece::Batch {
+                mask: vec![1; seq],
+                type_ids: vec![0; seq],
+                ids,
+                batch: 1,
+                seq,
+            };
+            model.embed_batch(&batch)?;
+            let _ = model.backends()[0].take_profile();
+            let mut lat = Vec::new();
+            for _ in 0..a.reps.max(1) {
+                let t = Instant::now();
+                model.embed_batch(&batch)?;
+                lat.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            if let Some(ops) = model.backends()[0].take_profile() {
+                print_profile(threads, &format!("seq{seq}"), ops);
+            }
+            let (p50, p95) = (percentile(&lat, 50.0), percentile(&lat, 95.0));
+            let rss = peak_rss_mb().unwrap_or(0.0);
+            if a.json {
+                println!(
+                    "{}",
+                    json!({"model": name, "test": format!("embed_seq{seq}"), "threads": threads, "batch": 1,
+                        "p50_ms": p50, "p95_ms": p95, "load_ms": load_ms, "peak_rss_mb": rss,
+                        "backend": a.backend, "isa": isa_name})
+                );
+            } else {
+                println!(
+                    "| {name} | {} | {isa_name} | {threads} | embed seq{seq} | - | {p50:.2} | {p95:.2} | - | {load_ms:.0} | {rss:.0} | - |",
+                    a.backend
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn perplexity(a: PerplexityArgs) -> Result<(), EngineError> {
@@ -918,6 +1148,7 @@ fn main() -> ExitCode {
         Cmd::Perplexity(a) => perplexity(a),
         Cmd::Embed(a) => embed(a),
         Cmd::Quantize(a) => quantize(a),
+        Cmd::Eval(a) => eval(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
