@@ -23,8 +23,13 @@ fn rows_per_task(m: usize) -> usize {
     (m / (threads * 8)).clamp(8, 256)
 }
 
-/// Rows ahead of the current one whose bytes are prefetched in GEMV.
+/// Rows ahead of the current one whose bytes are prefetched into L1 in GEMV.
 const PREFETCH_ROWS: usize = 4;
+
+/// Rows ahead prefetched into L2: far enough to cover memory latency on a
+/// streamed 96 MB model (measured: +25% decode speed on 1 thread over L1
+/// prefetch alone; 16 and 64 rows ahead were a little slower than 32).
+const L2_PREFETCH_ROWS: usize = 32;
 
 /// Tokens per GEMM call: their activation blocks stay in cache while rows stream.
 const GEMM_TOKENS: usize = 64;
@@ -136,6 +141,7 @@ pub fn matmul_prepared(k: &Kernels, act: &Activations, w: TensorView, out: &mut 
             for (j, y) in ys.iter_mut().enumerate() {
                 let o = c * bs + j;
                 prefetch_row(wd, (o + PREFETCH_ROWS) * row_bytes, row_bytes);
+                prefetch_row_l2(wd, (o + L2_PREFETCH_ROWS) * row_bytes, row_bytes);
                 *y = dot_row(o, 0, &mut scratch);
             }
         });
@@ -183,6 +189,24 @@ fn prefetch_row(data: &[u8], start: usize, len: usize) {
         while off < end {
             // SAFETY: prefetch is a hint that never faults; the address is inside `data`.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(data.as_ptr().add(off).cast()) };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, start, len);
+}
+
+/// Like [`prefetch_row`] but into L2 only, further ahead.
+#[inline(always)]
+fn prefetch_row_l2(data: &[u8], start: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+        let end = (start + len).min(data.len());
+        let mut off = start;
+        while off < end {
+            // SAFETY: prefetch is a hint that never faults; the address is inside `data`.
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(data.as_ptr().add(off).cast()) };
             off += 64;
         }
     }
