@@ -160,7 +160,7 @@ proptest! {
         let mut got = x.clone();
         wisp_backend_cpu::rope::rope_inplace(&mut got, &pos, hd, n_dims, base, mode);
         for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-            prop_assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()) * 10.0, "[{i}] {a} vs {b}");
+            prop_assert_eq!(a.to_bits(), b.to_bits(), "[{}] {} vs {}", i, a, b);
         }
     }
 }
