@@ -124,6 +124,30 @@ pub fn load_encoder(path: &Path, opts: &LoadOptions) -> Result<Arc<EncoderModel>
     )?))
 }
 
+/// Runs `texts` through `model` twice (extremes, then histograms) and
+/// returns every activation's range, clipped at `percentile`.
+pub fn calibrate_encoder(
+    model: &EncoderModel,
+    texts: &[&str],
+    percentile: f64,
+    batch: usize,
+) -> Result<wisp_engine::calibration::Calibration, EngineError> {
+    let mut rec = wisp_engine::calibration::RangeRecorder::new();
+    for pass in 0..2 {
+        if pass == 1 {
+            rec.start_second_pass();
+        }
+        for chunk in texts.chunks(batch.max(1)) {
+            let b = model.tokenize(chunk)?;
+            model.embed_batch_observed(
+                &b,
+                Some(&mut |name: &str, data: &[f32]| rec.observe(name, data)),
+            )?;
+        }
+    }
+    Ok(rec.finish(texts.len(), percentile))
+}
+
 /// Whether `path` holds an encoder (a folder, or a GGUF whose architecture is `bert`).
 pub fn is_encoder(path: &Path) -> bool {
     if path.is_dir() {

@@ -45,13 +45,85 @@ enum Cmd {
     Embed(EmbedArgs),
     /// Write a GGUF with block-quantized weights (from safetensors or GGUF).
     Quantize(QuantizeArgs),
+    /// Record activation ranges of an encoder over calibration inputs (static quantization).
+    Calibrate(CalibrateArgs),
     /// Accuracy of a (quantized) model against its float base: embedding
     /// cosines for encoders, perplexity delta and top-1 agreement for decoders.
     Eval(EvalArgs),
 }
 
 #[derive(Args)]
+struct CalibrateArgs {
+    /// Encoder (folder or bert GGUF); default: all-MiniLM-L6-v2 from the cache.
+    #[arg(short = 'm', long = "model")]
+    model: Option<PathBuf>,
+    /// Calibration inputs, one per line.
+    #[arg(long)]
+    data: PathBuf,
+    /// Output calibration file.
+    #[arg(short = 'o', long = "output")]
+    output: PathBuf,
+    /// Percentile range kept (100 = min/max).
+    #[arg(long, default_value_t = 99.99)]
+    percentile: f64,
+    #[arg(short = 't', long = "threads", default_value_t = 0)]
+    threads: usize,
+}
+
+/// Simulated static quantization of activations (encoders).
+#[derive(Args, Clone, Default)]
+struct SimArgs {
+    /// Calibration file: simulate static activation quantization as an NPU computes it.
+    #[arg(long = "sim-static")]
+    sim_static: Option<PathBuf>,
+    /// Activation bits for the simulation: 8, 16, or 0 = per tensor as the calibration suggests.
+    #[arg(long = "sim-bits", default_value_t = 0)]
+    sim_bits: u32,
+    /// Comma-separated value-name substrings simulated at 16 bits (e.g. `_res,norm`).
+    #[arg(long = "sim-wide", default_value = "")]
+    sim_wide: String,
+    /// Use min/max instead of the percentile range.
+    #[arg(long = "sim-no-clip")]
+    sim_no_clip: bool,
+}
+
+impl SimArgs {
+    fn apply(
+        &self,
+        model: Arc<wisp::EncoderModel>,
+    ) -> Result<Arc<wisp::EncoderModel>, EngineError> {
+        let Some(path) = &self.sim_static else {
+            return Ok(model);
+        };
+        if ![0, 8, 16].contains(&self.sim_bits) {
+            return Err(EngineError::InvalidArgument(
+                "--sim-bits must be 0, 8 or 16".into(),
+            ));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            EngineError::InvalidArgument(format!("cannot read {}: {e}", path.display()))
+        })?;
+        let calib = Arc::new(wisp::engine::calibration::Calibration::parse(&text)?);
+        let opts = wisp::engine::calibration::SimOptions {
+            bits: self.sim_bits,
+            wide: self
+                .sim_wide
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            clip: !self.sim_no_clip,
+        };
+        let model = Arc::try_unwrap(model)
+            .map_err(|_| EngineError::Internal("encoder is shared".into()))?;
+        Ok(Arc::new(model.with_sim_static(calib, opts)))
+    }
+}
+
+#[derive(Args)]
 struct EvalArgs {
+    #[command(flatten)]
+    sim: SimArgs,
     /// The model under test (GGUF or folder).
     #[arg(short = 'm', long = "model")]
     model: PathBuf,
@@ -102,6 +174,8 @@ struct EmbedArgs {
     /// Texts per batch.
     #[arg(long, default_value_t = 16)]
     batch: usize,
+    #[command(flatten)]
+    sim: SimArgs,
     /// Texts to embed.
     texts: Vec<String>,
 }
@@ -781,7 +855,7 @@ fn embed(a: EmbedArgs) -> Result<(), EngineError> {
         ..Default::default()
     };
     let t = Instant::now();
-    let model = wisp::load_encoder(&path, &opts)?;
+    let model = a.sim.apply(wisp::load_encoder(&path, &opts)?)?;
     tracing::info!(ms = t.elapsed().as_secs_f64() * 1e3, "encoder loaded");
     let mut texts = a.texts.clone();
     if let Some(f) = &a.file {
@@ -860,6 +934,40 @@ fn quantize(a: QuantizeArgs) -> Result<(), EngineError> {
     Ok(())
 }
 
+fn calibrate(a: CalibrateArgs) -> Result<(), EngineError> {
+    let path = a.model.clone().unwrap_or_else(wisp::default_encoder_path);
+    let opts = LoadOptions {
+        threads: a.threads,
+        ..Default::default()
+    };
+    let model = wisp::load_encoder(&path, &opts)?;
+    let body = std::fs::read(&a.data).map_err(|e| {
+        EngineError::InvalidArgument(format!("cannot read {}: {e}", a.data.display()))
+    })?;
+    let body = String::from_utf8(body).map_err(|e| {
+        EngineError::InvalidArgument(format!("{} is not UTF-8: {e}", a.data.display()))
+    })?;
+    let texts: Vec<&str> = body.lines().filter(|l| !l.trim().is_empty()).collect();
+    if texts.is_empty() {
+        return Err(EngineError::InvalidArgument(
+            "no calibration inputs in the file".into(),
+        ));
+    }
+    let t = Instant::now();
+    let calib = wisp::calibrate_encoder(&model, &texts, a.percentile, 16)?;
+    std::fs::write(&a.output, calib.to_text()).map_err(|e| {
+        EngineError::InvalidArgument(format!("cannot write {}: {e}", a.output.display()))
+    })?;
+    eprintln!(
+        "{} activations over {} inputs ({:.1} s) -> {}",
+        calib.entries.len(),
+        texts.len(),
+        t.elapsed().as_secs_f64(),
+        a.output.display()
+    );
+    Ok(())
+}
+
 fn eval(a: EvalArgs) -> Result<(), EngineError> {
     let opts = LoadOptions {
         threads: a.threads,
@@ -873,10 +981,8 @@ fn eval(a: EvalArgs) -> Result<(), EngineError> {
         EngineError::InvalidArgument(format!("{} is not UTF-8: {e}", a.file.display()))
     })?;
     if wisp::is_encoder(&a.model) {
-        let (m, b) = (
-            wisp::load_encoder(&a.model, &opts)?,
-            wisp::load_encoder(&a.base, &opts)?,
-        );
+        let m = a.sim.apply(wisp::load_encoder(&a.model, &opts)?)?;
+        let b = wisp::load_encoder(&a.base, &opts)?;
         let lines: Vec<&str> = body.lines().filter(|l| !l.trim().is_empty()).collect();
         if lines.is_empty() {
             return Err(EngineError::InvalidArgument(
@@ -1149,6 +1255,7 @@ fn main() -> ExitCode {
         Cmd::Embed(a) => embed(a),
         Cmd::Quantize(a) => quantize(a),
         Cmd::Eval(a) => eval(a),
+        Cmd::Calibrate(a) => calibrate(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -43,6 +43,11 @@ fn file_type(dt: DType) -> u32 {
         DType::Q4_1 => 3,
         DType::Q8_0 => 7,
         DType::BF16 => 32,
+        DType::Q5_0 => 8,
+        DType::Q5_1 => 9,
+        DType::Q4_K => 15,
+        DType::Q5_K => 17,
+        DType::Q6_K => 18,
         DType::I32 => 0,
     }
 }

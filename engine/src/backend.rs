@@ -77,7 +77,12 @@ pub struct Bindings<'a> {
     weights: &'a dyn WeightStore,
     arena: &'a mut [u8],
     states: &'a mut [AlignedBuf],
+    observer: Option<&'a mut Observer<'a>>,
 }
+
+/// Called with each f32 activation right after the node that produced it
+/// ran (calibration records ranges this way). Sees sizes and values, never text.
+pub type Observer<'a> = dyn FnMut(&str, &[f32]) + Send + 'a;
 
 /// Views of one node's operands. An input is `None` when the node runs in
 /// place on it: its data is already in `output`.
@@ -112,7 +117,35 @@ impl<'a> Bindings<'a> {
             weights,
             arena,
             states,
+            observer: None,
         }
+    }
+
+    /// Adds an observer of every activation (see [`Observer`]).
+    pub fn with_observer(mut self, observer: &'a mut Observer<'a>) -> Bindings<'a> {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Backends call this after running `node`: hands its output to the
+    /// observer, if any (a no-op otherwise). Backends that run a whole
+    /// partition at once call it for each node after the partition.
+    pub fn observe(&mut self, node: NodeId) -> Result<(), EngineError> {
+        let Some(obs) = self.observer.as_mut() else {
+            return Ok(());
+        };
+        let out = self.graph.node(node).output;
+        let val = self.graph.value(out);
+        if val.ty.dtype != wisp_ops::DType::F32 || !matches!(val.kind, ValueKind::Activation) {
+            return Ok(());
+        }
+        let r = self.plan.layout.ranges[out.0]
+            .clone()
+            .ok_or_else(|| EngineError::Internal(format!("{} has no arena bytes", val.name)))?;
+        let len = val.ty.bytes().unwrap_or(0);
+        let bytes = &self.arena[r.start..r.start + len];
+        obs(&val.name, bytemuck::cast_slice(bytes));
+        Ok(())
     }
 
     /// The graph being run.

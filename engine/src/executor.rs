@@ -65,6 +65,26 @@ impl CompiledGraph {
         Ok(())
     }
 
+    /// Like [`CompiledGraph::run`], handing every activation to `observer`
+    /// right after it is produced (calibration).
+    pub fn run_observed(
+        &self,
+        weights: &dyn WeightStore,
+        arena: &mut AlignedBuf,
+        states: &mut [AlignedBuf],
+        observer: &mut (dyn FnMut(&str, &[f32]) + Send),
+    ) -> Result<(), EngineError> {
+        if arena.len() < self.arena_bytes() {
+            arena.resize(self.arena_bytes());
+        }
+        let mut io = Bindings::new(&self.graph, &self.plan, weights, arena.bytes_mut(), states)
+            .with_observer(observer);
+        for e in &self.executables {
+            e.run(&mut io)?;
+        }
+        Ok(())
+    }
+
     /// The bytes of arena value `v` (an input to fill or an output to read).
     pub fn value_range(&self, v: ValueId) -> Result<std::ops::Range<usize>, EngineError> {
         let r = self.plan.layout.ranges[v.0].clone().ok_or_else(|| {

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use wisp_ops::{DType, Op};
 
-use crate::graph::{Graph, GraphError, ValueId, ValueKind};
+use crate::graph::{Graph, GraphError, Rebuilder, ValueId, ValueKind};
 
 /// Counts of the rewrites a fusion pass made.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -87,65 +87,17 @@ pub fn fuse(g: &Graph) -> Result<(Graph, FusionStats), GraphError> {
         }
     }
 
-    // Rebuild, keeping names, inputs and states in their original order.
-    let mut out = Graph::new();
-    let mut map: HashMap<ValueId, ValueId> = HashMap::new();
-    for &v in &g.inputs {
-        let val = g.value(v);
-        map.insert(v, out.input(&val.name, val.ty.clone()));
-    }
-    for &v in &g.states {
-        let val = g.value(v);
-        map.insert(v, out.state(&val.name, val.ty.clone()));
-    }
-    fn get(
-        g: &Graph,
-        out: &mut Graph,
-        map: &mut HashMap<ValueId, ValueId>,
-        v: ValueId,
-    ) -> Result<ValueId, GraphError> {
-        if let Some(&m) = map.get(&v) {
-            return Ok(m);
-        }
-        let val = g.value(v);
-        let ValueKind::Weight(id) = val.kind else {
-            // Inputs and states were mapped first, activations when produced.
-            return Err(GraphError::Invalid(format!(
-                "{} is read before it is produced",
-                val.name
-            )));
-        };
-        let new = out.weight(&val.name, val.ty.clone(), id);
-        map.insert(v, new);
-        Ok(new)
-    }
+    let mut rb = Rebuilder::new(g);
     for (i, n) in g.nodes.iter().enumerate() {
         if skip[i] {
             continue;
         }
-        let (op, inputs) = match replace.remove(&i) {
-            Some((op, ins)) => (op, ins),
-            None => (n.op.clone(), n.inputs.clone()),
+        match replace.remove(&i) {
+            Some((op, ins)) => rb.emit(n, op, &ins)?,
+            None => rb.emit(n, n.op.clone(), &n.inputs)?,
         };
-        let ins = inputs
-            .iter()
-            .map(|&v| get(g, &mut out, &mut map, v))
-            .collect::<Result<Vec<_>, _>>()?;
-        let outv = g.value(n.output);
-        let new = match outv.kind {
-            ValueKind::State(_) => {
-                let st = map[&n.output];
-                out.write_state(op, &ins, st)?
-            }
-            _ if matches!(op, Op::Reshape) => out.reshape(&outv.name, ins[0], outv.ty.clone())?,
-            _ => out.op(&outv.name, op, &ins)?,
-        };
-        map.insert(n.output, new);
     }
-    for &v in &g.outputs {
-        let m = get(g, &mut out, &mut map, v)?;
-        out.output(m);
-    }
+    let out = rb.finish()?;
     Ok((out, stats))
 }
 

@@ -6,6 +6,8 @@
 //! *state* values owned by a session, and everything else is an activation
 //! the planner lays out in one arena.
 
+use std::collections::HashMap;
+
 use wisp_ops::{Op, OpError, TensorType};
 
 /// Index of a value in [`Graph::values`].
@@ -213,5 +215,86 @@ impl Graph {
     /// Finds a value by name.
     pub fn find(&self, name: &str) -> Option<ValueId> {
         self.values.iter().position(|v| v.name == name).map(ValueId)
+    }
+}
+
+/// Copies a graph node by node into a new one, so that passes (fusion,
+/// fake quantization) only say what changes: inputs and states are declared
+/// first in their original order, weights when first read, and each emitted
+/// node's output is remembered under the old value's id.
+pub struct Rebuilder<'g> {
+    src: &'g Graph,
+    /// The graph being built.
+    pub out: Graph,
+    map: HashMap<ValueId, ValueId>,
+}
+
+impl<'g> Rebuilder<'g> {
+    /// Starts a copy of `src` with its inputs and states.
+    pub fn new(src: &'g Graph) -> Rebuilder<'g> {
+        let mut out = Graph::new();
+        let mut map = HashMap::new();
+        for &v in &src.inputs {
+            let val = src.value(v);
+            map.insert(v, out.input(&val.name, val.ty.clone()));
+        }
+        for &v in &src.states {
+            let val = src.value(v);
+            map.insert(v, out.state(&val.name, val.ty.clone()));
+        }
+        Rebuilder { src, out, map }
+    }
+
+    /// The new id of an old value (weights are declared on first use).
+    pub fn get(&mut self, v: ValueId) -> Result<ValueId, GraphError> {
+        if let Some(&m) = self.map.get(&v) {
+            return Ok(m);
+        }
+        let val = self.src.value(v);
+        let ValueKind::Weight(id) = val.kind else {
+            return Err(GraphError::Invalid(format!(
+                "{} is read before it is produced",
+                val.name
+            )));
+        };
+        let new = self.out.weight(&val.name, val.ty.clone(), id);
+        self.map.insert(v, new);
+        Ok(new)
+    }
+
+    /// Emits `op` on the (old) `inputs` in place of `node`, keeping its
+    /// output's name and kind; returns the new output.
+    pub fn emit(&mut self, node: &Node, op: Op, inputs: &[ValueId]) -> Result<ValueId, GraphError> {
+        let ins = inputs
+            .iter()
+            .map(|&v| self.get(v))
+            .collect::<Result<Vec<_>, _>>()?;
+        let val = self.src.value(node.output);
+        let new = match val.kind {
+            ValueKind::State(_) => {
+                let st = self.get(node.output)?;
+                self.out.write_state(op, &ins, st)?
+            }
+            _ if matches!(op, Op::Reshape) => {
+                self.out.reshape(&val.name, ins[0], val.ty.clone())?
+            }
+            _ => self.out.op(&val.name, op, &ins)?,
+        };
+        self.map.insert(node.output, new);
+        Ok(new)
+    }
+
+    /// Makes later readers of the old value `old` read `new` instead.
+    pub fn redirect(&mut self, old: ValueId, new: ValueId) {
+        self.map.insert(old, new);
+    }
+
+    /// Declares the outputs and returns the new graph.
+    pub fn finish(mut self) -> Result<Graph, GraphError> {
+        for &v in &self.src.outputs {
+            let m = self.get(v)?;
+            self.out.output(m);
+        }
+        Ok(self.out)
     }
 }

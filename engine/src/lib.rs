@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod buffer;
+pub mod calibration;
 pub mod chat;
 pub mod error;
 pub mod executor;

@@ -44,6 +44,7 @@ impl Executable for ReferenceExec {
         for &n in &self.nodes {
             let mut nio = io.node_io(n)?;
             wisp_ops::reference::execute(nio.op, &nio.inputs, &mut nio.output)?;
+            io.observe(n)?;
         }
         Ok(())
     }

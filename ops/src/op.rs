@@ -73,6 +73,11 @@ pub enum Op {
     MeanPool,
     /// `[x f32 [N, D]] → f32 [N, D]`: each row divided by max(‖row‖₂, eps).
     L2Norm { eps: f32 },
+    /// `[x f32] → f32`: simulated static (asymmetric, unsigned) activation
+    /// quantization as an NPU computes it, in QNN's convention:
+    /// q = clamp(round(x/scale) − offset, 0, qmax), real = (q + offset)·scale,
+    /// with qmax 255 (uint8) or 65535 (uint16) and offset ≤ 0.
+    FakeQuant { scale: f32, offset: i32, qmax: u32 },
     /// Fused gate/up projections and SwiGLU:
     /// `[x f32 [N, K], w_gate [M, K], w_up [M, K]] → f32 [N, M]` = silu(x·w_gateᵀ) · (x·w_upᵀ).
     MatMulSwiGlu,
@@ -121,11 +126,12 @@ impl Op {
             Op::EncoderAttention { .. } => "encoder_attention",
             Op::MeanPool => "mean_pool",
             Op::L2Norm { .. } => "l2_norm",
+            Op::FakeQuant { .. } => "fake_quant",
         }
     }
 
     /// Every op name, for validating deny-lists and filters.
-    pub const NAMES: [&'static str; 19] = [
+    pub const NAMES: [&'static str; 20] = [
         "get_rows",
         "matmul",
         "rms_norm",
@@ -145,6 +151,7 @@ impl Op {
         "encoder_attention",
         "mean_pool",
         "l2_norm",
+        "fake_quant",
     ];
 
     /// The input whose buffer the output may reuse (the planner decides).
@@ -160,7 +167,8 @@ impl Op {
             | Op::RmsNormMul { .. }
             | Op::LayerNorm { .. }
             | Op::Gelu
-            | Op::L2Norm { .. } => Some(0),
+            | Op::L2Norm { .. }
+            | Op::FakeQuant { .. } => Some(0),
             _ => None,
         }
     }
@@ -248,7 +256,7 @@ impl Op {
                 }
                 Ok(TensorType::new(DType::F32, &[n, w.shape[0]]))
             }
-            Op::RmsNorm { .. } | Op::Silu | Op::Gelu | Op::L2Norm { .. } => {
+            Op::RmsNorm { .. } | Op::Silu | Op::Gelu | Op::L2Norm { .. } | Op::FakeQuant { .. } => {
                 f32_2d(0)?;
                 Ok(inputs[0].clone())
             }

@@ -112,6 +112,16 @@ pub fn execute(
             }
             Ok(())
         }
+        Op::FakeQuant {
+            scale,
+            offset,
+            qmax,
+        } => {
+            for v in out.f32() {
+                *v = fake_quant(*v, *scale, *offset, *qmax);
+            }
+            Ok(())
+        }
         Op::L2Norm { eps } => {
             let d = out.ty.row_len();
             l2_norm_inplace(out.f32(), d, *eps);
@@ -183,6 +193,17 @@ fn check_index(op: &'static str, what: &str, v: i32, limit: usize) -> Result<usi
         });
     }
     Ok(v as usize)
+}
+
+/// Quantize–dequantize one value the way QNN's static quantization does:
+/// q = clamp(round(x / scale) − offset, 0, qmax), real = (q + offset) · scale.
+#[inline]
+pub fn fake_quant(x: f32, scale: f32, offset: i32, qmax: u32) -> f32 {
+    if scale <= 0.0 || !scale.is_finite() {
+        return x;
+    }
+    let q = ((x / scale).round_ties_even() - offset as f32).clamp(0.0, qmax as f32);
+    (q + offset as f32) * scale
 }
 
 /// The exact GELU: x·(1 + erf(x/√2))/2, erf from libm (f64).
@@ -537,6 +558,16 @@ mod tests {
         // Equal scores over rows 0..=1 only: the mean of v rows 0 and 1; row 2 unseen.
         assert_eq!(out, vec![2.0, 3.0, 2.0, 3.0]);
         assert!(attention(&s, &q, k, v, &[3], &mut out).is_err());
+    }
+
+    #[test]
+    fn fake_quant_follows_qnn_convention() {
+        // Range [-1, 2] in uint8: scale 3/255, offset -85 (zero exactly representable).
+        let (scale, offset) = (3.0 / 255.0, -85);
+        assert_eq!(fake_quant(0.0, scale, offset, 255), 0.0);
+        assert!((fake_quant(1.0, scale, offset, 255) - 1.0).abs() <= scale / 2.0);
+        assert!((fake_quant(5.0, scale, offset, 255) - 2.0).abs() <= scale); // clipped high
+        assert!((fake_quant(-5.0, scale, offset, 255) + 1.0).abs() <= scale); // clipped low
     }
 
     #[test]

@@ -266,6 +266,8 @@ impl Executable for CpuExec {
                     }
                     op => wisp_ops::reference::execute(op, &nio.inputs, &mut nio.output)?,
                 }
+                drop(nio);
+                io.observe(n)?;
                 if let (Some(p), Some(t)) = (&self.profile, started) {
                     let mut map = p.lock().unwrap_or_else(|e| e.into_inner());
                     let e = map.entry(op_name).or_insert((0, 0.0));

@@ -140,8 +140,8 @@ pub fn matmul_prepared(k: &Kernels, act: &Activations, w: TensorView, out: &mut 
             let mut scratch = Vec::new();
             for (j, y) in ys.iter_mut().enumerate() {
                 let o = c * bs + j;
-                prefetch_row(wd, (o + PREFETCH_ROWS) * row_bytes, row_bytes);
-                prefetch_row_l2(wd, (o + L2_PREFETCH_ROWS) * row_bytes, row_bytes);
+                prefetch::<L1>(wd, (o + PREFETCH_ROWS) * row_bytes, row_bytes);
+                prefetch::<L2>(wd, (o + L2_PREFETCH_ROWS) * row_bytes, row_bytes);
                 *y = dot_row(o, 0, &mut scratch);
             }
         });
@@ -178,17 +178,19 @@ pub fn matmul_prepared(k: &Kernels, act: &Activations, w: TensorView, out: &mut 
     scratch::give_f32(yt);
 }
 
-/// Asks the CPU to start loading `len` bytes at `data[start..]` (no-op past the end).
+/// Asks the CPU to start loading `len` bytes at `data[start..]` into the
+/// cache level `HINT` names (`_MM_HINT_T0` = L1, `_MM_HINT_T1` = L2); a no-op
+/// past the end of `data` and off x86.
 #[inline(always)]
-fn prefetch_row(data: &[u8], start: usize, len: usize) {
+fn prefetch<const HINT: i32>(data: &[u8], start: usize, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        use core::arch::x86_64::_mm_prefetch;
         let end = (start + len).min(data.len());
         let mut off = start;
         while off < end {
             // SAFETY: prefetch is a hint that never faults; the address is inside `data`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(data.as_ptr().add(off).cast()) };
+            unsafe { _mm_prefetch::<HINT>(data.as_ptr().add(off).cast()) };
             off += 64;
         }
     }
@@ -196,20 +198,11 @@ fn prefetch_row(data: &[u8], start: usize, len: usize) {
     let _ = (data, start, len);
 }
 
-/// Like [`prefetch_row`] but into L2 only, further ahead.
-#[inline(always)]
-fn prefetch_row_l2(data: &[u8], start: usize, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
-        let end = (start + len).min(data.len());
-        let mut off = start;
-        while off < end {
-            // SAFETY: prefetch is a hint that never faults; the address is inside `data`.
-            unsafe { _mm_prefetch::<_MM_HINT_T1>(data.as_ptr().add(off).cast()) };
-            off += 64;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (data, start, len);
-}
+#[cfg(target_arch = "x86_64")]
+const L1: i32 = core::arch::x86_64::_MM_HINT_T0;
+#[cfg(target_arch = "x86_64")]
+const L2: i32 = core::arch::x86_64::_MM_HINT_T1;
+#[cfg(not(target_arch = "x86_64"))]
+const L1: i32 = 0;
+#[cfg(not(target_arch = "x86_64"))]
+const L2: i32 = 0;

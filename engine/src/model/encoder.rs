@@ -16,6 +16,7 @@ use super::source::WeightSource;
 use super::weights::{GgufWeights, WeightInfo};
 use crate::backend::{Backend, WeightStore};
 use crate::buffer::AlignedBuf;
+use crate::calibration::{insert_fake_quant, Calibration, SimOptions};
 use crate::executor::CompiledGraph;
 use crate::partition::PlacementOptions;
 use crate::tokenizer::wordpiece::{Batch, VocabStyle, WordPieceConfig, WordPieceTokenizer};
@@ -95,6 +96,8 @@ pub struct EncoderModel {
     backends: Vec<Arc<dyn Backend>>,
     placement: PlacementOptions,
     graphs: Mutex<HashMap<EncoderShape, Arc<CompiledGraph>>>,
+    /// Simulated static activation quantization, when asked for.
+    sim: Option<(Arc<Calibration>, SimOptions)>,
     /// Where the weights came from, for reports.
     pub source: String,
 }
@@ -254,6 +257,7 @@ impl EncoderModel {
             backends,
             placement,
             graphs: Mutex::new(HashMap::new()),
+            sim: None,
             source,
         })
     }
@@ -283,6 +287,17 @@ impl EncoderModel {
         )
     }
 
+    /// Simulates static activation quantization (uint8/uint16, QNN's
+    /// convention) with the ranges of `calib`, as an NPU would compute.
+    pub fn with_sim_static(mut self, calib: Arc<Calibration>, opts: SimOptions) -> EncoderModel {
+        self.sim = Some((calib, opts));
+        self.graphs
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self
+    }
+
     /// The encoder's hyperparameters.
     pub fn config(&self) -> &EncoderConfig {
         &self.config
@@ -309,7 +324,10 @@ impl EncoderModel {
         if let Some(g) = graphs.get(shape) {
             return Ok(g.clone());
         }
-        let graph = bert::build(&self.config, self.weights.as_ref(), shape)?;
+        let mut graph = bert::build(&self.config, self.weights.as_ref(), shape)?;
+        if let Some((calib, opts)) = &self.sim {
+            graph = insert_fake_quant(&graph, calib, opts)?.0;
+        }
         let cg = Arc::new(CompiledGraph::compile(
             graph,
             &self.backends,
@@ -348,6 +366,16 @@ impl EncoderModel {
 
     /// Embeddings of an already tokenized batch.
     pub fn embed_batch(&self, batch: &Batch) -> Result<Vec<Vec<f32>>, EngineError> {
+        self.embed_batch_observed(batch, None)
+    }
+
+    /// Like [`EncoderModel::embed_batch`], handing every activation to
+    /// `observer` as it is produced (calibration).
+    pub fn embed_batch_observed(
+        &self,
+        batch: &Batch,
+        observer: Option<&mut (dyn FnMut(&str, &[f32]) + Send)>,
+    ) -> Result<Vec<Vec<f32>>, EngineError> {
         let (b, s) = (batch.batch, batch.seq);
         if s > self.config.max_positions {
             return Err(EngineError::InvalidArgument(format!(
@@ -387,7 +415,10 @@ impl EncoderModel {
         for (c, m) in arena.bytes_mut()[r].chunks_exact_mut(4).zip(&batch.mask) {
             c.copy_from_slice(&(*m as f32).to_le_bytes());
         }
-        cg.run(self.weights.as_ref(), &mut arena, &mut [])?;
+        match observer {
+            Some(obs) => cg.run_observed(self.weights.as_ref(), &mut arena, &mut [], obs)?,
+            None => cg.run(self.weights.as_ref(), &mut arena, &mut [])?,
+        }
         let r = cg.value_range(g.outputs[0])?;
         let flat: &[f32] = bytemuck::cast_slice(&arena.bytes()[r]);
         Ok(flat

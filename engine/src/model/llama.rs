@@ -8,6 +8,7 @@
 use wisp_ops::{DType, Op, TensorType};
 
 use super::config::DecoderConfig;
+use super::source::WeightSource;
 use super::weights::GgufWeights;
 use super::{GraphShape, LogitsMode};
 use crate::graph::{Graph, ValueId};

@@ -61,25 +61,6 @@ impl GgufWeights {
     pub fn get(&self, name: &str) -> Option<&WeightInfo> {
         self.by_name.get(name)
     }
-
-    /// A tensor the model needs: present, of a dtype wisp computes with, and of the expected shape.
-    pub fn require(&self, name: &str, shape: &[usize]) -> Result<(usize, TensorType), EngineError> {
-        let w = self.by_name.get(name).ok_or_else(|| EngineError::Tensor {
-            name: name.into(),
-            why: "missing from the model file".into(),
-        })?;
-        let ty = w.ty.clone().ok_or_else(|| EngineError::Tensor {
-            name: name.into(),
-            why: format!("dtype {} is not supported yet", w.file_dtype),
-        })?;
-        if ty.shape != shape {
-            return Err(EngineError::Tensor {
-                name: name.into(),
-                why: format!("shape {:?}, expected {:?}", ty.shape, shape),
-            });
-        }
-        Ok((w.id, ty))
-    }
 }
 
 impl WeightStore for GgufWeights {

@@ -12,10 +12,12 @@
 
 pub mod bpe;
 pub mod pretokenize;
+pub mod spm;
 pub mod wordpiece;
 
 pub use bpe::BpeTokenizer;
 pub use pretokenize::{PreTokenizer, PreTokenizerKind};
+pub use spm::SpmTokenizer;
 pub use wordpiece::WordPieceTokenizer;
 
 /// The role of a vocabulary entry, as stored in GGUF `tokenizer.ggml.token_type`.

@@ -6,19 +6,37 @@
 //! floats; the fixtures in `tests/fixtures/quantize_reference.json` pin that.
 
 pub mod float;
+pub mod kquant;
 pub mod q4_0;
 pub mod q4_1;
+pub mod q4_k;
+pub mod q5_0;
+pub mod q5_1;
+pub mod q5_k;
+pub mod q6_k;
 pub mod q8_0;
+
+#[cfg(test)]
+mod test_util;
 
 use crate::dtype::DType;
 
-/// Elements in one block of Q4_0, Q4_1 and Q8_0.
+/// Elements in one block of Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0.
 pub const QK: usize = 32;
+
+pub use kquant::QK_K;
 
 /// Reads the little-endian f16 at `b[0..2]` as f32.
 #[inline]
 pub fn f16_at(b: &[u8]) -> f32 {
     half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()
+}
+
+/// Writes `v` as a little-endian f16 (round to nearest even, as ggml's
+/// `GGML_FP32_TO_FP16`) to `b[0..2]`.
+#[inline]
+pub fn put_f16(b: &mut [u8], v: f32) {
+    b[..2].copy_from_slice(&half::f16::from_f32(v).to_bits().to_le_bytes());
 }
 
 /// Dequantizes one row of `dtype` (`src` holds exactly `out.len()` elements).
@@ -41,7 +59,12 @@ pub fn dequantize_row(dtype: DType, src: &[u8], out: &mut [f32]) {
         DType::BF16 => float::bf16_to_f32(src, out),
         DType::Q4_0 => q4_0::dequantize(src, out),
         DType::Q4_1 => q4_1::dequantize(src, out),
+        DType::Q5_0 => q5_0::dequantize(src, out),
+        DType::Q5_1 => q5_1::dequantize(src, out),
         DType::Q8_0 => q8_0::dequantize(src, out),
+        DType::Q4_K => q4_k::dequantize(src, out),
+        DType::Q5_K => q5_k::dequantize(src, out),
+        DType::Q6_K => q6_k::dequantize(src, out),
         DType::I32 => {
             for (o, c) in out.iter_mut().zip(src.chunks_exact(4)) {
                 *o = i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32;
@@ -70,7 +93,12 @@ pub fn quantize_row(dtype: DType, src: &[f32], out: &mut [u8]) {
         DType::BF16 => float::f32_to_bf16(src, out),
         DType::Q4_0 => q4_0::quantize(src, out),
         DType::Q4_1 => q4_1::quantize(src, out),
+        DType::Q5_0 => q5_0::quantize(src, out),
+        DType::Q5_1 => q5_1::quantize(src, out),
         DType::Q8_0 => q8_0::quantize(src, out),
+        DType::Q4_K => q4_k::quantize(src, out),
+        DType::Q5_K => q5_k::quantize(src, out),
+        DType::Q6_K => q6_k::quantize(src, out),
         DType::I32 => {
             for (c, x) in out.chunks_exact_mut(4).zip(src) {
                 c.copy_from_slice(&(*x as i32).to_le_bytes());
@@ -89,7 +117,7 @@ mod tests {
         fn quantize_then_dequantize_is_close(xs in proptest::collection::vec(-100.0f32..100.0, 32..=128)) {
             let n = xs.len() / 32 * 32;
             let xs = &xs[..n];
-            for (dt, steps) in [(DType::Q8_0, 127.0f32), (DType::Q4_0, 7.0), (DType::Q4_1, 15.0), (DType::F16, 1000.0), (DType::BF16, 100.0)] {
+            for (dt, steps) in [(DType::Q8_0, 127.0f32), (DType::Q4_0, 7.0), (DType::Q4_1, 15.0), (DType::Q5_0, 15.0), (DType::Q5_1, 31.0), (DType::F16, 1000.0), (DType::BF16, 100.0)] {
                 let mut q = vec![0u8; dt.bytes_for(n).unwrap()];
                 quantize_row(dt, xs, &mut q);
                 let mut back = vec![0f32; n];
