@@ -152,7 +152,8 @@ struct QuantizeArgs {
     input: PathBuf,
     /// The GGUF to write.
     output: PathBuf,
-    /// Target type: q8_0, q4_0, q4_1, f16 (or f32).
+    /// Target type: q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K, f16, bf16 or f32.
+    /// Rows that are not whole blocks of the type (e.g. 384-wide rows for K-quants) stay f32.
     #[arg(long = "type", default_value = "q8_0")]
     ty: String,
 }

@@ -26,10 +26,16 @@ pub fn parse_type(s: &str) -> Result<DType, EngineError> {
         "q8_0" => Ok(DType::Q8_0),
         "q4_0" => Ok(DType::Q4_0),
         "q4_1" => Ok(DType::Q4_1),
+        "q5_0" => Ok(DType::Q5_0),
+        "q5_1" => Ok(DType::Q5_1),
+        "q4_k" | "q4_K" => Ok(DType::Q4_K),
+        "q5_k" | "q5_K" => Ok(DType::Q5_K),
+        "q6_k" | "q6_K" => Ok(DType::Q6_K),
         "f16" => Ok(DType::F16),
+        "bf16" => Ok(DType::BF16),
         "f32" => Ok(DType::F32),
         o => Err(EngineError::InvalidArgument(format!(
-            "quantization type {o:?} (supported: q8_0, q4_0, q4_1, f16, f32)"
+            "quantization type {o:?} (supported: q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K, f16, bf16, f32)"
         ))),
     }
 }
