@@ -148,6 +148,38 @@ pub fn calibrate_encoder(
     Ok(rec.finish(texts.len(), percentile))
 }
 
+/// Runs each text (one window of at most `n_ctx` tokens each) through a
+/// decoder twice and returns every activation's range (see [`calibrate_encoder`]).
+pub fn calibrate_decoder(
+    model: &Arc<Model>,
+    texts: &[&str],
+    percentile: f64,
+    n_ctx: usize,
+) -> Result<wisp_engine::calibration::Calibration, EngineError> {
+    let mut rec = wisp_engine::calibration::RangeRecorder::new();
+    let mut session = model.session(SessionOptions {
+        n_ctx,
+        n_batch: n_ctx,
+        ..Default::default()
+    })?;
+    for pass in 0..2 {
+        if pass == 1 {
+            rec.start_second_pass();
+        }
+        for t in texts {
+            let mut ids = model.encode_prompt(t, false)?;
+            ids.truncate(n_ctx);
+            if ids.is_empty() {
+                continue;
+            }
+            session.reset();
+            let mut obs = |name: &str, data: &[f32]| rec.observe(name, data);
+            session.eval_observed(&ids, LogitsMode::Last, Some(&mut obs))?;
+        }
+    }
+    Ok(rec.finish(texts.len(), percentile))
+}
+
 /// Whether `path` holds an encoder (a folder, or a GGUF whose architecture is `bert`).
 pub fn is_encoder(path: &Path) -> bool {
     if path.is_dir() {

@@ -68,6 +68,9 @@ struct CalibrateArgs {
     percentile: f64,
     #[arg(short = 't', long = "threads", default_value_t = 0)]
     threads: usize,
+    /// Decoders: at most this many tokens of each input line.
+    #[arg(short = 'c', long = "ctx-size", default_value_t = 512)]
+    ctx: usize,
 }
 
 /// Simulated static quantization of activations (encoders).
@@ -87,23 +90,24 @@ struct SimArgs {
     sim_no_clip: bool,
 }
 
+/// A calibration and how to simulate with it.
+type Sim = (
+    Arc<wisp::engine::calibration::Calibration>,
+    wisp::engine::calibration::SimOptions,
+);
+
 impl SimArgs {
-    fn apply(
-        &self,
-        model: Arc<wisp::EncoderModel>,
-    ) -> Result<Arc<wisp::EncoderModel>, EngineError> {
+    /// The calibration and options, when `--sim-static` is given.
+    fn load(&self) -> Result<Option<Sim>, EngineError> {
         let Some(path) = &self.sim_static else {
-            return Ok(model);
+            return Ok(None);
         };
         if ![0, 8, 16].contains(&self.sim_bits) {
             return Err(EngineError::InvalidArgument(
                 "--sim-bits must be 0, 8 or 16".into(),
             ));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            EngineError::InvalidArgument(format!("cannot read {}: {e}", path.display()))
-        })?;
-        let calib = Arc::new(wisp::engine::calibration::Calibration::parse(&text)?);
+        let calib = wisp::engine::calibration::Calibration::parse(&read_text(path)?)?;
         let opts = wisp::engine::calibration::SimOptions {
             bits: self.sim_bits,
             wide: self
@@ -114,8 +118,27 @@ impl SimArgs {
                 .collect(),
             clip: !self.sim_no_clip,
         };
+        Ok(Some((Arc::new(calib), opts)))
+    }
+
+    fn apply(
+        &self,
+        model: Arc<wisp::EncoderModel>,
+    ) -> Result<Arc<wisp::EncoderModel>, EngineError> {
+        let Some((calib, opts)) = self.load()? else {
+            return Ok(model);
+        };
         let model = Arc::try_unwrap(model)
             .map_err(|_| EngineError::Internal("encoder is shared".into()))?;
+        Ok(Arc::new(model.with_sim_static(calib, opts)))
+    }
+
+    fn apply_decoder(&self, model: Arc<Model>) -> Result<Arc<Model>, EngineError> {
+        let Some((calib, opts)) = self.load()? else {
+            return Ok(model);
+        };
+        let model =
+            Arc::try_unwrap(model).map_err(|_| EngineError::Internal("model is shared".into()))?;
         Ok(Arc::new(model.with_sim_static(calib, opts)))
     }
 }
@@ -226,6 +249,8 @@ struct BenchArgs {
 struct PerplexityArgs {
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    sim: SimArgs,
     /// Text file to score.
     #[arg(short = 'f', long = "file")]
     file: PathBuf,
@@ -334,6 +359,8 @@ struct RunArgs {
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
+    sim: SimArgs,
+    #[command(flatten)]
     sampling: SamplingArgs,
     /// The prompt. Special tokens written in it (<|im_start|>) are parsed as such.
     #[arg(short = 'p', long = "prompt")]
@@ -410,7 +437,7 @@ fn kv_dtype(s: &str) -> Result<DType, EngineError> {
 }
 
 fn run(a: RunArgs) -> Result<(), EngineError> {
-    let model = a.model.load()?;
+    let model = a.sim.apply_decoder(a.model.load()?)?;
     let prompt = model.encode_prompt(&a.prompt, !a.no_special)?;
     let n_ctx = a.ctx.max(prompt.len() + a.n);
     let mut session = model.session(SessionOptions {
@@ -935,19 +962,22 @@ fn quantize(a: QuantizeArgs) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// A UTF-8 text file, with an error that names the file.
+fn read_text(path: &std::path::Path) -> Result<String, EngineError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        EngineError::InvalidArgument(format!("cannot read {}: {e}", path.display()))
+    })?;
+    String::from_utf8(bytes)
+        .map_err(|e| EngineError::InvalidArgument(format!("{} is not UTF-8: {e}", path.display())))
+}
+
 fn calibrate(a: CalibrateArgs) -> Result<(), EngineError> {
     let path = a.model.clone().unwrap_or_else(wisp::default_encoder_path);
     let opts = LoadOptions {
         threads: a.threads,
         ..Default::default()
     };
-    let model = wisp::load_encoder(&path, &opts)?;
-    let body = std::fs::read(&a.data).map_err(|e| {
-        EngineError::InvalidArgument(format!("cannot read {}: {e}", a.data.display()))
-    })?;
-    let body = String::from_utf8(body).map_err(|e| {
-        EngineError::InvalidArgument(format!("{} is not UTF-8: {e}", a.data.display()))
-    })?;
+    let body = read_text(&a.data)?;
     let texts: Vec<&str> = body.lines().filter(|l| !l.trim().is_empty()).collect();
     if texts.is_empty() {
         return Err(EngineError::InvalidArgument(
@@ -955,7 +985,21 @@ fn calibrate(a: CalibrateArgs) -> Result<(), EngineError> {
         ));
     }
     let t = Instant::now();
-    let calib = wisp::calibrate_encoder(&model, &texts, a.percentile, 16)?;
+    let calib = if wisp::is_encoder(&path) {
+        wisp::calibrate_encoder(
+            &*wisp::load_encoder(&path, &opts)?,
+            &texts,
+            a.percentile,
+            16,
+        )?
+    } else {
+        wisp::calibrate_decoder(
+            &wisp::load_model(&path, &opts)?,
+            &texts,
+            a.percentile,
+            a.ctx,
+        )?
+    };
     std::fs::write(&a.output, calib.to_text()).map_err(|e| {
         EngineError::InvalidArgument(format!("cannot write {}: {e}", a.output.display()))
     })?;
@@ -975,12 +1019,7 @@ fn eval(a: EvalArgs) -> Result<(), EngineError> {
         placement: PlacementOptions::from_env()?,
         ..Default::default()
     };
-    let body = std::fs::read(&a.file).map_err(|e| {
-        EngineError::InvalidArgument(format!("cannot read {}: {e}", a.file.display()))
-    })?;
-    let body = String::from_utf8(body).map_err(|e| {
-        EngineError::InvalidArgument(format!("{} is not UTF-8: {e}", a.file.display()))
-    })?;
+    let body = read_text(&a.file)?;
     if wisp::is_encoder(&a.model) {
         let m = a.sim.apply(wisp::load_encoder(&a.model, &opts)?)?;
         let b = wisp::load_encoder(&a.base, &opts)?;
@@ -1183,7 +1222,7 @@ fn bench_encoder(
 }
 
 fn perplexity(a: PerplexityArgs) -> Result<(), EngineError> {
-    let model = a.model.load()?;
+    let model = a.sim.apply_decoder(a.model.load()?)?;
     let bytes = std::fs::read(&a.file).map_err(|e| {
         EngineError::InvalidArgument(format!("cannot read {}: {e}", a.file.display()))
     })?;

@@ -116,6 +116,17 @@ impl Session {
     /// Evaluates `tokens` at the next positions and returns logits: the last
     /// token's (`Last`, one row) or every token's (`All`, one row each).
     pub fn eval(&mut self, tokens: &[u32], mode: LogitsMode) -> Result<Vec<f32>, EngineError> {
+        self.eval_observed(tokens, mode, None)
+    }
+
+    /// Like [`Session::eval`], handing every activation to `observer` as it
+    /// is produced (calibration).
+    pub fn eval_observed<'o>(
+        &mut self,
+        tokens: &[u32],
+        mode: LogitsMode,
+        mut observer: Option<&mut (dyn FnMut(&str, &[f32]) + Send + 'o)>,
+    ) -> Result<Vec<f32>, EngineError> {
         if tokens.is_empty() {
             return Err(EngineError::InvalidArgument("no tokens to evaluate".into()));
         }
@@ -144,7 +155,7 @@ impl Session {
             } else {
                 LogitsMode::Last
             };
-            let logits = self.eval_chunk(chunk, want)?;
+            let logits = self.eval_chunk(chunk, want, observer.as_deref_mut())?;
             if mode == LogitsMode::All || last_chunk {
                 out.extend_from_slice(&logits);
             }
@@ -152,7 +163,12 @@ impl Session {
         Ok(out)
     }
 
-    fn eval_chunk(&mut self, tokens: &[u32], mode: LogitsMode) -> Result<Vec<f32>, EngineError> {
+    fn eval_chunk<'o>(
+        &mut self,
+        tokens: &[u32],
+        mode: LogitsMode,
+        observer: Option<&mut (dyn FnMut(&str, &[f32]) + Send + 'o)>,
+    ) -> Result<Vec<f32>, EngineError> {
         let shape = GraphShape {
             n_tokens: tokens.len(),
             n_ctx: self.opts.n_ctx,
@@ -174,7 +190,12 @@ impl Session {
         for (i, c) in arena[r].chunks_exact_mut(4).enumerate() {
             c.copy_from_slice(&((self.n_past + i) as i32).to_le_bytes());
         }
-        cg.run(self.model.weights(), &mut self.arena, &mut self.states)?;
+        match observer {
+            Some(obs) => {
+                cg.run_observed(self.model.weights(), &mut self.arena, &mut self.states, obs)?
+            }
+            None => cg.run(self.model.weights(), &mut self.arena, &mut self.states)?,
+        }
         self.n_past += tokens.len();
         let r = cg.value_range(g.outputs[0])?;
         Ok(bytemuck::cast_slice::<u8, f32>(&self.arena.bytes()[r]).to_vec())

@@ -13,6 +13,7 @@ use super::vocab::{load_tokenizer, SpecialTokens};
 use super::weights::GgufWeights;
 use super::{llama, GraphShape, SUPPORTED_ARCHITECTURES};
 use crate::backend::Backend;
+use crate::calibration::{insert_fake_quant, Calibration, SimOptions};
 use crate::chat::ChatTemplate;
 use crate::executor::CompiledGraph;
 use crate::partition::PlacementOptions;
@@ -33,6 +34,7 @@ pub struct Model {
     backends: Vec<Arc<dyn Backend>>,
     placement: PlacementOptions,
     fusion: bool,
+    sim: Option<(Arc<Calibration>, SimOptions)>,
     graphs: Mutex<HashMap<GraphShape, Arc<CompiledGraph>>>,
 }
 
@@ -101,6 +103,7 @@ impl Model {
             backends,
             placement,
             fusion: true,
+            sim: None,
             graphs: Mutex::new(HashMap::new()),
         };
         // Build one graph now so a file with missing or mis-shaped tensors fails at load.
@@ -121,6 +124,18 @@ impl Model {
     /// tests and for backends that want the unfused ops.
     pub fn with_fusion(mut self, on: bool) -> Model {
         self.fusion = on;
+        self.graphs
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self
+    }
+
+    /// Simulates static activation quantization (uint8/uint16, QNN's
+    /// convention) with the ranges of `calib`, as an NPU would compute.
+    /// Calibrate and simulate with the same fusion setting: value names differ.
+    pub fn with_sim_static(mut self, calib: Arc<Calibration>, opts: SimOptions) -> Model {
+        self.sim = Some((calib, opts));
         self.graphs
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
@@ -186,6 +201,9 @@ impl Model {
         let mut graph = llama::build(&self.config, &self.weights, shape)?;
         if self.fusion {
             graph = crate::fusion::fuse(&graph)?.0;
+        }
+        if let Some((calib, opts)) = &self.sim {
+            graph = insert_fake_quant(&graph, calib, opts)?.0;
         }
         let compiled = Arc::new(CompiledGraph::compile(
             graph,
