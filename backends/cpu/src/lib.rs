@@ -204,6 +204,18 @@ impl Executable for CpuExec {
                             *mode,
                         );
                     }
+                    Op::Gelu => {
+                        // The reference arithmetic (exact erf), spread over the threads.
+                        if let Some(x) = nio.inputs[0] {
+                            nio.output.data.copy_from_slice(x.data);
+                        }
+                        use rayon::prelude::*;
+                        nio.output.f32().par_chunks_mut(16 * 1024).for_each(|c| {
+                            for v in c {
+                                *v = wisp_ops::reference::gelu(*v);
+                            }
+                        });
+                    }
                     Op::EncoderAttention {
                         n_head,
                         head_dim,
@@ -242,12 +254,14 @@ impl Executable for CpuExec {
                         n_kv_head,
                         head_dim,
                         scale,
+                        window,
                     } => {
                         let shape = wisp_ops::reference::AttentionShape {
                             n_head: *n_head,
                             n_kv_head: *n_kv_head,
                             head_dim: *head_dim,
                             scale: *scale,
+                            window: *window,
                         };
                         let get = |i: usize| {
                             nio.inputs[i]
