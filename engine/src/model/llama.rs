@@ -65,6 +65,7 @@ pub fn build(
             n_kv_head: cfg.n_kv_head,
             head_dim: hd,
             scale: 1.0 / (hd as f32).sqrt(),
+            window: None,
         };
         let a = g.op(&p("attn"), attn, &[q, k_cache, v_cache, pos])?;
         let wo = weight(&mut g, &p("attn_output.weight"), &[d, d])?;

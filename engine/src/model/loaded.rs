@@ -11,7 +11,7 @@ use wisp_formats::GgufFile;
 use super::config::DecoderConfig;
 use super::vocab::{load_tokenizer, SpecialTokens};
 use super::weights::GgufWeights;
-use super::{llama, GraphShape, SUPPORTED_ARCHITECTURES};
+use super::{build_decoder, GraphShape, SUPPORTED_ARCHITECTURES};
 use crate::backend::Backend;
 use crate::calibration::{insert_fake_quant, Calibration, SimOptions};
 use crate::chat::ChatTemplate;
@@ -107,7 +107,7 @@ impl Model {
             graphs: Mutex::new(HashMap::new()),
         };
         // Build one graph now so a file with missing or mis-shaped tensors fails at load.
-        llama::build(
+        build_decoder(
             &model.config,
             &model.weights,
             &GraphShape {
@@ -198,7 +198,7 @@ impl Model {
         if let Some(g) = self.lock_graphs().get(shape) {
             return Ok(g.clone());
         }
-        let mut graph = llama::build(&self.config, &self.weights, shape)?;
+        let mut graph = build_decoder(&self.config, &self.weights, shape)?;
         if self.fusion {
             graph = crate::fusion::fuse(&graph)?.0;
         }

@@ -3,6 +3,7 @@
 pub mod bert;
 pub mod config;
 pub mod encoder;
+pub mod gemma3;
 pub mod llama;
 pub mod loaded;
 pub mod quantized;
@@ -15,6 +16,9 @@ pub use source::WeightSource;
 pub use weights::GgufWeights;
 
 use wisp_ops::DType;
+
+use crate::graph::Graph;
+use crate::EngineError;
 
 /// Which positions' logits a run returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,5 +38,18 @@ pub struct GraphShape {
     pub logits: LogitsMode,
 }
 
-/// Architectures wisp builds.
-pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];
+/// Decoder architectures wisp builds (`general.architecture`).
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "gemma3"];
+
+/// Builds the decoder graph of `cfg.arch` for `shape`: Gemma 3's builder for
+/// `gemma3`, the llama-family builder otherwise.
+pub fn build_decoder(
+    cfg: &DecoderConfig,
+    w: &GgufWeights,
+    shape: &GraphShape,
+) -> Result<Graph, EngineError> {
+    match cfg.arch.as_str() {
+        "gemma3" => gemma3::build(cfg, w, shape),
+        _ => llama::build(cfg, w, shape),
+    }
+}
