@@ -19,7 +19,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::Mutex;
 
 use super::pretokenize::PreTokenizer;
-use super::{TokenKind, Tokenizer, TokenizerError};
+use super::{partition_specials, Fragment, TokenKind, Tokenizer, TokenizerError};
 
 /// Words longer than this (in bytes) are not memoised: they are rare, and
 /// caching them would let one pathological input bloat the cache.
@@ -195,43 +195,13 @@ impl BpeTokenizer {
     /// fragment left over by the longer ones at all its (non-overlapping,
     /// left-to-right) occurrences.
     fn partition<'t>(&self, text: &'t str, parse_special: bool) -> Vec<Fragment<'t>> {
-        let mut fragments = Vec::new();
-        if text.is_empty() {
-            return fragments;
-        }
-        fragments.push(Fragment::Text(text));
-        let mut next = Vec::new();
-        for &id in &self.specials {
-            let kind = self.kinds[id as usize];
-            if !parse_special && matches!(kind, TokenKind::Control | TokenKind::Unknown) {
-                continue;
-            }
-            let needle = self.tokens[id as usize].as_str();
-            if !text.contains(needle) {
-                continue;
-            }
-            next.clear();
-            for fragment in &fragments {
-                match *fragment {
-                    Fragment::Text(t) => {
-                        let mut last = 0;
-                        for (at, _) in t.match_indices(needle) {
-                            if at > last {
-                                next.push(Fragment::Text(&t[last..at]));
-                            }
-                            next.push(Fragment::Token(id));
-                            last = at + needle.len();
-                        }
-                        if last < t.len() {
-                            next.push(Fragment::Text(&t[last..]));
-                        }
-                    }
-                    Fragment::Token(_) => next.push(*fragment),
-                }
-            }
-            std::mem::swap(&mut fragments, &mut next);
-        }
-        fragments
+        partition_specials(
+            text,
+            &self.specials,
+            &self.tokens,
+            &self.kinds,
+            parse_special,
+        )
     }
 
     /// Appends the ids of one pre-tokenized word, consulting the word cache.
@@ -288,15 +258,6 @@ impl std::fmt::Debug for BpeTokenizer {
             .field("pre", &self.pre.kind())
             .finish_non_exhaustive()
     }
-}
-
-/// A piece of input after the special-token partition.
-#[derive(Clone, Copy, Debug)]
-enum Fragment<'t> {
-    /// Plain text still to be pre-tokenized and BPE-encoded.
-    Text(&'t str),
-    /// A special token matched verbatim.
-    Token(u32),
 }
 
 impl Tokenizer for BpeTokenizer {

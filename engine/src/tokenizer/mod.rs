@@ -169,3 +169,63 @@ mod tests {
         takes(None);
     }
 }
+
+/// A piece of text after special tokens were cut out of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fragment<'t> {
+    /// Plain text still to be tokenized by the model's algorithm.
+    Text(&'t str),
+    /// A special token matched verbatim.
+    Token(u32),
+}
+
+/// Cuts `text` into plain-text fragments and special-token ids the way
+/// llama.cpp's `tokenizer_st_partition` does: `specials` (ids, longest text
+/// first) each split every plain-text fragment left by the longer ones at all
+/// their non-overlapping, left-to-right occurrences. Control and unknown
+/// tokens take part only with `parse_special`; user-defined ones always.
+pub(crate) fn partition_specials<'t>(
+    text: &'t str,
+    specials: &[u32],
+    tokens: &[String],
+    kinds: &[TokenKind],
+    parse_special: bool,
+) -> Vec<Fragment<'t>> {
+    let mut fragments = Vec::new();
+    if text.is_empty() {
+        return fragments;
+    }
+    fragments.push(Fragment::Text(text));
+    let mut next = Vec::new();
+    for &id in specials {
+        let kind = kinds[id as usize];
+        if !parse_special && matches!(kind, TokenKind::Control | TokenKind::Unknown) {
+            continue;
+        }
+        let needle = tokens[id as usize].as_str();
+        if !text.contains(needle) {
+            continue;
+        }
+        next.clear();
+        for fragment in &fragments {
+            match *fragment {
+                Fragment::Text(t) => {
+                    let mut last = 0;
+                    for (at, _) in t.match_indices(needle) {
+                        if at > last {
+                            next.push(Fragment::Text(&t[last..at]));
+                        }
+                        next.push(Fragment::Token(id));
+                        last = at + needle.len();
+                    }
+                    if last < t.len() {
+                        next.push(Fragment::Text(&t[last..]));
+                    }
+                }
+                Fragment::Token(_) => next.push(*fragment),
+            }
+        }
+        std::mem::swap(&mut fragments, &mut next);
+    }
+    fragments
+}

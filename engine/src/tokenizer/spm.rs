@@ -41,7 +41,7 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
-use super::{TokenKind, Tokenizer, TokenizerError};
+use super::{partition_specials, Fragment, TokenKind, Tokenizer, TokenizerError};
 
 /// `add_space_prefix` when the GGUF file has no `tokenizer.ggml.add_space_prefix`
 /// key: llama.cpp defaults it to true for SPM vocabularies (Gemma 3 files set
@@ -262,47 +262,13 @@ impl SpmTokenizer {
     /// Cuts `text` into plain-text fragments and special-token ids, the way
     /// llama.cpp's `tokenizer_st_partition` does.
     fn partition<'t>(&self, text: &'t str, parse_special: bool) -> Vec<Fragment<'t>> {
-        let mut fragments = Vec::new();
-        if text.is_empty() {
-            return fragments;
-        }
-        fragments.push(Fragment::Text(text));
-        let mut next = Vec::new();
-        for &id in &self.specials {
-            if !parse_special
-                && matches!(
-                    self.kinds[id as usize],
-                    TokenKind::Control | TokenKind::Unknown
-                )
-            {
-                continue;
-            }
-            let needle = self.tokens[id as usize].as_str();
-            if !text.contains(needle) {
-                continue;
-            }
-            next.clear();
-            for fragment in &fragments {
-                match *fragment {
-                    Fragment::Text(t) => {
-                        let mut last = 0;
-                        for (at, _) in t.match_indices(needle) {
-                            if at > last {
-                                next.push(Fragment::Text(&t[last..at]));
-                            }
-                            next.push(Fragment::Token(id));
-                            last = at + needle.len();
-                        }
-                        if last < t.len() {
-                            next.push(Fragment::Text(&t[last..]));
-                        }
-                    }
-                    Fragment::Token(_) => next.push(*fragment),
-                }
-            }
-            std::mem::swap(&mut fragments, &mut next);
-        }
-        fragments
+        partition_specials(
+            text,
+            &self.specials,
+            &self.tokens,
+            &self.kinds,
+            parse_special,
+        )
     }
 
     /// Runs the bigram merge over one escaped fragment and appends its ids.
@@ -498,15 +464,6 @@ impl Tokenizer for SpmTokenizer {
     fn token_kind(&self, id: u32) -> Option<TokenKind> {
         self.kinds.get(id as usize).copied()
     }
-}
-
-/// A piece of input after the special-token partition.
-#[derive(Clone, Copy, Debug)]
-enum Fragment<'t> {
-    /// Plain text still to be escaped and merged.
-    Text(&'t str),
-    /// A special token matched verbatim.
-    Token(u32),
 }
 
 /// One symbol of the merge loop: a node of a doubly linked list over the
