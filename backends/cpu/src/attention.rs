@@ -56,11 +56,7 @@ pub fn attention(
             max = max.max(d);
             scores.push(d);
         }
-        let mut sum = 0f32;
-        for sc in scores.iter_mut() {
-            *sc = (*sc - max).exp();
-            sum += *sc;
-        }
+        let sum = (kern.exp_sum)(&mut scores, max);
         let inv = 1.0 / sum;
         o.fill(0.0);
         for (j, w) in (first..).zip(scores.iter()) {

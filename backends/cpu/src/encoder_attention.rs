@@ -59,11 +59,7 @@ pub fn encoder_attention(
                     o.fill(0.0);
                     continue;
                 }
-                let mut sum = 0f32;
-                for s in scores.iter_mut() {
-                    *s = (*s - max).exp();
-                    sum += *s;
-                }
+                let sum = (kern.exp_sum)(&mut scores, max);
                 let inv = 1.0 / sum;
                 for (c, oc) in o.iter_mut().enumerate() {
                     *oc = (kern.dot_f32)(&scores, &vt[c * seq..(c + 1) * seq]) * inv;

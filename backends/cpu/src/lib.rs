@@ -205,16 +205,28 @@ impl Executable for CpuExec {
                         );
                     }
                     Op::Gelu => {
-                        // The reference arithmetic (exact erf), spread over the threads.
                         if let Some(x) = nio.inputs[0] {
                             nio.output.data.copy_from_slice(x.data);
                         }
                         use rayon::prelude::*;
-                        nio.output.f32().par_chunks_mut(16 * 1024).for_each(|c| {
-                            for v in c {
-                                *v = wisp_ops::reference::gelu(*v);
-                            }
-                        });
+                        let f = self.kernels.gelu_erf;
+                        nio.output.f32().par_chunks_mut(16 * 1024).for_each(f);
+                    }
+                    Op::GeGlu => {
+                        let (g, u) = match (nio.inputs[0], nio.inputs[1]) {
+                            (g, Some(u)) => (g, u),
+                            _ => return Err(EngineError::Internal("geglu inputs".into())),
+                        };
+                        if let Some(g) = g {
+                            nio.output.data.copy_from_slice(g.data);
+                        }
+                        use rayon::prelude::*;
+                        let f = self.kernels.geglu;
+                        nio.output
+                            .f32()
+                            .par_chunks_mut(16 * 1024)
+                            .zip(u.f32().par_chunks(16 * 1024))
+                            .for_each(|(g, u)| f(g, u));
                     }
                     Op::EncoderAttention {
                         n_head,

@@ -14,7 +14,7 @@
 use rayon::prelude::*;
 use wisp_ops::{DType, TensorView};
 
-use crate::kernels::{BlockQ8, Kernels, QuantKind};
+use crate::kernels::{BlockQ8, Kernels, OutLayout, QuantKind};
 use crate::scratch;
 
 /// Weight rows per parallel task.
@@ -30,9 +30,6 @@ const PREFETCH_ROWS: usize = 4;
 /// streamed 96 MB model (measured: +25% decode speed on 1 thread over L1
 /// prefetch alone; 16 and 64 rows ahead were a little slower than 32).
 const L2_PREFETCH_ROWS: usize = 32;
-
-/// Tokens per GEMM call: their activation blocks stay in cache while rows stream.
-const GEMM_TOKENS: usize = 64;
 
 /// The input rows of a matmul, ready for one weight dtype.
 pub struct Activations<'a> {
@@ -51,8 +48,11 @@ impl<'a> Activations<'a> {
         let q = quant_kind(dtype).map(|_| {
             let nb = k / 32;
             let mut q = scratch::take_q8(n * nb);
-            q.par_chunks_mut(nb)
-                .zip(x.par_chunks(k))
+            // Whole rows per task, at least ~16k values each: rayon's per-task
+            // cost would otherwise dominate short rows.
+            let rows = (16_384 / k.max(1)).max(1);
+            q.par_chunks_mut(nb * rows)
+                .zip(x.par_chunks(k * rows))
                 .for_each(|(qr, xr)| (kern.quantize_q8)(xr, qr));
             q
         });
@@ -65,6 +65,11 @@ fn quant_kind(dtype: DType) -> Option<QuantKind> {
         DType::Q4_0 => Some(QuantKind::Q4_0),
         DType::Q4_1 => Some(QuantKind::Q4_1),
         DType::Q8_0 => Some(QuantKind::Q8_0),
+        DType::Q5_0 => Some(QuantKind::Q5_0),
+        DType::Q5_1 => Some(QuantKind::Q5_1),
+        DType::Q4_K => Some(QuantKind::Q4_K),
+        DType::Q5_K => Some(QuantKind::Q5_K),
+        DType::Q6_K => Some(QuantKind::Q6_K),
         _ => None,
     }
 }
@@ -147,8 +152,33 @@ pub fn matmul_prepared(k: &Kernels, act: &Activations, w: TensorView, out: &mut 
         });
         return;
     }
-    // Several tokens: each task owns a block of weight rows and writes them
-    // for every token into a transposed buffer, then one pass transposes.
+    let threads = rayon::current_num_threads().max(1);
+    if n >= 16 * threads {
+        // Many tokens (prefill, encoders): each task owns a range of tokens and
+        // computes every row for them, writing its contiguous slice of `out`.
+        let per = n.div_ceil(threads);
+        out.par_chunks_mut(per * m).enumerate().for_each(|(c, o)| {
+            let (t0, nt) = (c * per, o.len() / m);
+            if let Some((kind, q)) = quant {
+                for s0 in (0..nt).step_by(k.gemm_tokens) {
+                    let s1 = (s0 + k.gemm_tokens).min(nt);
+                    let qs = &q[(t0 + s0) * nb..(t0 + s1) * nb];
+                    let w_all = &wd[..m * row_bytes];
+                    (k.gemm_q)(kind, w_all, qs, nb, &mut o[s0 * m..], OutLayout::tokens(m));
+                }
+            } else {
+                let mut scratch = Vec::new();
+                for (t, ys) in o.chunks_mut(m).enumerate() {
+                    for (r, y) in ys.iter_mut().enumerate() {
+                        *y = dot_row(r, t0 + t, &mut scratch);
+                    }
+                }
+            }
+        });
+        return;
+    }
+    // A few tokens: each task owns a block of weight rows and writes them for
+    // every token into a row-major buffer, then one pass transposes.
     let mut yt = scratch::take_f32(m * n);
     yt.par_chunks_mut(bs * n)
         .enumerate()
@@ -156,10 +186,7 @@ pub fn matmul_prepared(k: &Kernels, act: &Activations, w: TensorView, out: &mut 
             if let Some((kind, q)) = quant {
                 let rows = block.len() / n;
                 let wr = &wd[c * bs * row_bytes..(c * bs + rows) * row_bytes];
-                for t0 in (0..n).step_by(GEMM_TOKENS) {
-                    let t1 = (t0 + GEMM_TOKENS).min(n);
-                    (k.gemm_q)(kind, wr, &q[t0 * nb..t1 * nb], nb, &mut block[t0..], n);
-                }
+                (k.gemm_q)(kind, wr, q, nb, block, OutLayout::rows(n));
                 return;
             }
             let mut scratch = Vec::new();
@@ -170,12 +197,24 @@ pub fn matmul_prepared(k: &Kernels, act: &Activations, w: TensorView, out: &mut 
                 }
             }
         });
-    for o in 0..m {
-        for t in 0..n {
-            out[t * m + o] = yt[o * n + t];
+    transpose(&yt, m, n, out);
+    scratch::give_f32(yt);
+}
+
+/// `dst[t * rows + r] = src[r * cols + t]`, in 32×32 tiles so both sides stay in cache.
+fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    const B: usize = 32;
+    for r0 in (0..rows).step_by(B) {
+        let r1 = (r0 + B).min(rows);
+        for c0 in (0..cols).step_by(B) {
+            let c1 = (c0 + B).min(cols);
+            for r in r0..r1 {
+                for c in c0..c1 {
+                    dst[c * rows + r] = src[r * cols + c];
+                }
+            }
         }
     }
-    scratch::give_f32(yt);
 }
 
 /// Asks the CPU to start loading `len` bytes at `data[start..]` into the
@@ -202,7 +241,152 @@ fn prefetch<const HINT: i32>(data: &[u8], start: usize, len: usize) {
 const L1: i32 = core::arch::x86_64::_MM_HINT_T0;
 #[cfg(target_arch = "x86_64")]
 const L2: i32 = core::arch::x86_64::_MM_HINT_T1;
+
 #[cfg(not(target_arch = "x86_64"))]
 const L1: i32 = 0;
 #[cfg(not(target_arch = "x86_64"))]
 const L2: i32 = 0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::Isa;
+    use wisp_ops::TensorType;
+
+    /// Prefill-shaped matmul throughput (all of `matmul`: quantizing the
+    /// activations, the GEMM, the transpose). Run with
+    /// `cargo test --release -p wisp-backend-cpu matmul_speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn matmul_speed() {
+        use std::time::Instant;
+        let k = Isa::best().kernels();
+        for (dtype, rows, kdim, n) in [
+            (DType::Q8_0, 384usize, 384usize, 128usize),
+            (DType::Q8_0, 1536, 384, 128),
+            (DType::Q8_0, 384, 1536, 128),
+            (DType::Q8_0, 384, 384, 16),
+            (DType::Q5_0, 2048, 640, 512),
+        ] {
+            let ty = TensorType::new(dtype, &[rows, kdim]);
+            let bytes = dtype.bytes_for(rows * kdim).unwrap();
+            let mut w: Vec<u8> = (0..bytes)
+                .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+                .collect();
+            for blk in w.chunks_exact_mut(dtype.block_bytes()) {
+                blk[0] = 0;
+                blk[1] = 0x20;
+            }
+            let xty = TensorType::new(DType::F32, &[n, kdim]);
+            let x: Vec<f32> = (0..n * kdim).map(|i| (i as f32 * 0.37).sin()).collect();
+            let mut out = vec![0f32; rows * n];
+            let wv = TensorView { ty: &ty, data: &w };
+            let xv = TensorView {
+                ty: &xty,
+                data: bytemuck::cast_slice(&x),
+            };
+            let mut best = f64::MAX;
+            for _ in 0..20 {
+                let t0 = Instant::now();
+                matmul(k, xv, wv, &mut out);
+                best = best.min(t0.elapsed().as_secs_f64());
+            }
+            let act = Activations::new(k, &x, kdim, dtype);
+            let q = act.q.as_deref().unwrap();
+            let kind = quant_kind(dtype).unwrap();
+            let mut yt = vec![0f32; rows * n];
+            let mut kbest = f64::MAX;
+            for _ in 0..20 {
+                let t0 = Instant::now();
+                (k.gemm_q)(kind, &w, q, kdim / 32, &mut yt, OutLayout::rows(n));
+                kbest = kbest.min(t0.elapsed().as_secs_f64());
+            }
+            let mut tbest = f64::MAX;
+            for _ in 0..20 {
+                let t0 = Instant::now();
+                transpose(&yt, rows, n, &mut out);
+                tbest = tbest.min(t0.elapsed().as_secs_f64());
+            }
+            let mut qbest = f64::MAX;
+            for _ in 0..20 {
+                let t0 = Instant::now();
+                drop(std::hint::black_box(Activations::new(k, &x, kdim, dtype)));
+                qbest = qbest.min(t0.elapsed().as_secs_f64());
+            }
+            println!(
+                "{dtype:?} {rows}x{kdim} x {n} tokens: {:.3} ms, {:.1} GMAC/s (gemm_q alone {:.3} ms, transpose {:.3} ms, quantize {:.3} ms)",
+                best * 1e3,
+                (rows * kdim * n) as f64 / best * 1e-9,
+                kbest * 1e3, tbest * 1e3, qbest * 1e3
+            );
+        }
+    }
+
+    /// Single-token matmul (GEMV) throughput on matrices larger than the
+    /// caches, per weight format. Run with
+    /// `cargo test --release -p wisp-backend-cpu gemv_speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn gemv_speed() {
+        use std::time::Instant;
+        let k = Isa::best().kernels();
+        for (dtype, rows, kdim) in [
+            (DType::Q8_0, 262_144usize, 640usize),
+            (DType::Q5_0, 32_768, 640),
+            (DType::Q4_K, 16_384, 2048),
+            (DType::Q6_K, 16_384, 2048),
+            (DType::Q4_1, 32_768, 640),
+        ] {
+            let ty = TensorType::new(dtype, &[rows, kdim]);
+            let bytes = dtype.bytes_for(rows * kdim).unwrap();
+            let mut w: Vec<u8> = (0..bytes)
+                .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+                .collect();
+            // Finite scales: zero every f16 that could be a scale (cheap: rewrite blocks).
+            let bb = dtype.block_bytes();
+            for blk in w.chunks_exact_mut(bb) {
+                blk[0] = 0;
+                blk[1] = 0x20;
+                if dtype == DType::Q6_K {
+                    blk[208] = 0;
+                    blk[209] = 0x20;
+                }
+            }
+            let xty = TensorType::new(DType::F32, &[1, kdim]);
+            let x: Vec<f32> = (0..kdim).map(|i| (i as f32 * 0.37).sin()).collect();
+            let mut out = vec![0f32; rows];
+            let wv = TensorView { ty: &ty, data: &w };
+            let xv = TensorView {
+                ty: &xty,
+                data: bytemuck::cast_slice(&x),
+            };
+            if dtype == DType::Q8_0 {
+                let f: &[f32] = bytemuck::cast_slice(&w[..bytes / 8 * 8]);
+                let (a, b) = f.split_at(f.len() / 2);
+                let mut best = f64::MAX;
+                for _ in 0..5 {
+                    let t0 = Instant::now();
+                    std::hint::black_box((k.dot_f32)(a, b));
+                    best = best.min(t0.elapsed().as_secs_f64());
+                }
+                println!(
+                    "stream dot_f32 over {} MB: {:.1} GB/s",
+                    bytes >> 20,
+                    bytes as f64 / best * 1e-9
+                );
+            }
+            let mut best = f64::MAX;
+            for _ in 0..5 {
+                let t0 = Instant::now();
+                matmul(k, xv, wv, &mut out);
+                best = best.min(t0.elapsed().as_secs_f64());
+            }
+            println!(
+                "{dtype:?} {rows}x{kdim}: {:.2} ms, {:.1} GB/s, {:.1} GMAC/s",
+                best * 1e3,
+                bytes as f64 / best * 1e-9,
+                (rows * kdim) as f64 / best * 1e-9
+            );
+        }
+    }
+}

@@ -15,6 +15,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+use super::x86_unpack::{block_scales, codes, kind_of, lane_scales};
 use super::{
     check, q8_scale, BlockQ8, Isa, Kernels, QuantKind, Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES,
     Q8_0_BLOCK_BYTES, QK,
@@ -28,12 +29,21 @@ pub(super) static KERNELS: Kernels = Kernels {
     dot_q4_0,
     dot_q4_1,
     dot_q8_0,
+    dot_q5_0: dot_kind_wrapper::<2>,
+    dot_q5_1: dot_kind_wrapper::<3>,
+    dot_q4_k: dot_kind_wrapper::<5>,
+    dot_q5_k: dot_kind_wrapper::<6>,
+    dot_q6_k: dot_kind_wrapper::<7>,
     dot_f32,
     dot_f16_f32,
     axpy_f32,
     axpy_f16,
     f32_to_f16,
     gemm_q,
+    gemm_tokens: 64,
+    geglu,
+    gelu_erf,
+    exp_sum,
 };
 
 // ---------------------------------------------------------------------------
@@ -66,6 +76,13 @@ fn dot_q8_0(w: &[u8], a: &[BlockQ8]) -> f32 {
     unsafe { dot_q8_0_avx2(w, a) }
 }
 
+/// The formats decoded through [`super::x86_unpack`] (`K` = its kind id).
+fn dot_kind_wrapper<const K: u8>(w: &[u8], a: &[BlockQ8]) -> f32 {
+    check::kind_row(w, a, kind_of(K));
+    // SAFETY: avx2+fma+f16c detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { dot_kind::<K>(w, a) }
+}
+
 fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     check::same_len(a.len(), b.len());
     // SAFETY: avx2+fma+f16c detected (only reachable via Isa::kernels); lengths checked above.
@@ -88,6 +105,22 @@ fn axpy_f16(y: &mut [f32], alpha: f32, x: &[u8]) {
     check::f16_len(x.len(), y.len());
     // SAFETY: avx2+fma+f16c detected (only reachable via Isa::kernels); lengths checked above.
     unsafe { axpy_f16_avx2(y, alpha, x) }
+}
+
+fn geglu(g: &mut [f32], u: &[f32]) {
+    check::same_len(g.len(), u.len());
+    // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { super::x86_math::geglu(g, u) }
+}
+
+fn gelu_erf(x: &mut [f32]) {
+    // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels).
+    unsafe { super::x86_math::gelu_erf(x) }
+}
+
+fn exp_sum(x: &mut [f32], shift: f32) -> f32 {
+    // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels).
+    unsafe { super::x86_math::exp_sum(x, shift) }
 }
 
 fn f32_to_f16(x: &[f32], out: &mut [u8]) {
@@ -248,16 +281,16 @@ unsafe fn quantize_q8_avx2(x: &[f32], out: &mut [BlockQ8]) {
         let i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, idv));
         let i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, idv));
         let i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, idv));
-        let sum = hsum_epi32(_mm256_add_epi32(
-            _mm256_add_epi32(i0, i1),
-            _mm256_add_epi32(i2, i3),
-        ));
+        let h = [
+            hsum_epi32(_mm256_add_epi32(i0, i1)),
+            hsum_epi32(_mm256_add_epi32(i2, i3)),
+        ];
         // packs interleave 128-bit lanes; the dword permutation restores element order.
         let b = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
         let b = _mm256_permutevar8x32_epi32(b, order);
         // SAFETY: `qs` is a 32-byte array; storeu has no alignment need.
         unsafe { _mm256_storeu_si256(ob.qs.as_mut_ptr().cast::<__m256i>(), b) };
-        super::set_scales(ob, d, sum);
+        super::set_scales(ob, d, h);
     }
 }
 
@@ -388,6 +421,44 @@ unsafe fn dot_q4_1_avx2(w: &[u8], a: &[BlockQ8]) -> f32 {
 unsafe fn dot_q8_0_avx2(w: &[u8], a: &[BlockQ8]) -> f32 {
     // SAFETY: forwarded preconditions; block_q8_0 reads 34 bytes.
     unsafe { drive::<Q8_0_BLOCK_BYTES>(w, a, block_q8_0).0 }
+}
+
+/// Any format through the shared sub-block decoder: per 32 values one signed
+/// integer dot (sign trick), scaled per 16-value half, plus `m·s_a`.
+///
+/// # Safety
+/// avx2+fma+f16c available; `w.len() == kind_of(K).row_bytes(a.len())`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_kind<const K: u8>(w: &[u8], a: &[BlockQ8]) -> f32 {
+    let kind = kind_of(K);
+    let (bb, per) = (kind.block_bytes(), kind.block_len() / QK);
+    let has_min = matches!(
+        kind,
+        QuantKind::Q4_1 | QuantKind::Q5_1 | QuantKind::Q4_K | QuantKind::Q5_K
+    );
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut side = 0f32;
+    for (s, ab) in a.chunks_exact(per).enumerate() {
+        // SAFETY: storage block s lies inside w by the length precondition.
+        let blk = unsafe { w.as_ptr().add(s * bb) };
+        // SAFETY: blk holds a whole block.
+        let (ds, ms) = unsafe { block_scales(kind, blk) };
+        for (j, ab) in ab.iter().enumerate() {
+            // SAFETY: blk holds a whole block and j < per.
+            let q = unsafe { codes(kind, blk, j) };
+            let (dv, m) = (lane_scales(kind, &ds, j), ms[j]);
+            let p = mul_sum_i8_i8(q, load_act(ab));
+            let k = (s * per + j) & 3;
+            acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(ab.d)), p, acc[k]);
+            if has_min {
+                side = m.mul_add(ab.s, side);
+            }
+        }
+    }
+    hsum_ps(_mm256_add_ps(
+        _mm256_add_ps(acc[0], acc[1]),
+        _mm256_add_ps(acc[2], acc[3]),
+    )) + side
 }
 
 /// # Safety
@@ -571,8 +642,18 @@ unsafe fn f32_to_f16_avx2(x: &[f32], out: &mut [u8]) {
 /// Rows per GEMM tile (the tile is always 4 tokens wide).
 const TR: usize = 4;
 
-fn gemm_q(kind: QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize) {
-    let (rows, tokens, rb) = super::gemm_shape(kind, w, a, nb, out, ldo);
+fn gemm_q(
+    kind: QuantKind,
+    w: &[u8],
+    a: &[BlockQ8],
+    nb: usize,
+    out: &mut [f32],
+    lay: super::OutLayout,
+) {
+    if !matches!(kind, QuantKind::Q4_0 | QuantKind::Q4_1 | QuantKind::Q8_0) {
+        return super::gemm_by_dots(&KERNELS, kind, w, a, nb, out, lay);
+    }
+    let (rows, tokens, rb) = super::gemm_shape(kind, w, a, nb, out, lay);
     let (rt, tt) = (rows / TR * TR, tokens / 4 * 4);
     for r in (0..rt).step_by(TR) {
         for t in (0..tt).step_by(4) {
@@ -585,10 +666,13 @@ fn gemm_q(kind: QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], 
                     QuantKind::Q4_0 => tile::<TR, Q4_0_BLOCK_BYTES>(w, rb, a, nb),
                     QuantKind::Q4_1 => tile::<TR, Q4_1_BLOCK_BYTES>(w, rb, a, nb),
                     QuantKind::Q8_0 => tile::<TR, Q8_0_BLOCK_BYTES>(w, rb, a, nb),
+                    _ => unreachable!("tiled formats only"),
                 }
             };
             for (i, row) in tile.iter().enumerate() {
-                out[(r + i) * ldo + t..(r + i) * ldo + t + 4].copy_from_slice(row);
+                for (j, &v) in row.iter().enumerate() {
+                    out[lay.at(r + i, t + j)] = v;
+                }
             }
         }
     }
@@ -598,7 +682,7 @@ fn gemm_q(kind: QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], 
         let t_from = if r < rt { tt } else { 0 };
         let wr = &w[r * rb..(r + 1) * rb];
         for t in t_from..tokens {
-            out[r * ldo + t] = dot(wr, &a[t * nb..(t + 1) * nb]);
+            out[lay.at(r, t)] = dot(wr, &a[t * nb..(t + 1) * nb]);
         }
     }
 }

@@ -16,6 +16,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use super::avx2::{load_act, load_ds, load_f16x2, load_nibbles, scale8};
+use super::x86_unpack::{block_scales, codes, kind_of, lane_scales};
+use super::QuantKind;
 use super::{
     check, q8_scale, BlockQ8, Isa, Kernels, Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES,
     QK,
@@ -29,12 +31,21 @@ pub(super) static KERNELS: Kernels = Kernels {
     dot_q4_0,
     dot_q4_1,
     dot_q8_0,
+    dot_q5_0: dot_kind_wrapper::<2>,
+    dot_q5_1: dot_kind_wrapper::<3>,
+    dot_q4_k: dot_kind_wrapper::<5>,
+    dot_q5_k: dot_kind_wrapper::<6>,
+    dot_q6_k: dot_kind_wrapper::<7>,
     dot_f32,
     dot_f16_f32,
     axpy_f32,
     axpy_f16,
     f32_to_f16,
     gemm_q,
+    gemm_tokens: 512,
+    geglu,
+    gelu_erf,
+    exp_sum,
 };
 
 // ---------------------------------------------------------------------------
@@ -68,6 +79,13 @@ fn dot_q8_0(w: &[u8], a: &[BlockQ8]) -> f32 {
     unsafe { drive::<Q8_0_BLOCK_BYTES>(w, a, block_q8_0).0 }
 }
 
+/// The formats decoded through [`super::x86_unpack`] (`K` = its kind id).
+fn dot_kind_wrapper<const K: u8>(w: &[u8], a: &[BlockQ8]) -> f32 {
+    check::kind_row(w, a, kind_of(K));
+    // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { dot_kind::<K>(w, a) }
+}
+
 fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     check::same_len(a.len(), b.len());
     // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); lengths checked above.
@@ -90,6 +108,22 @@ fn axpy_f16(y: &mut [f32], alpha: f32, x: &[u8]) {
     check::f16_len(x.len(), y.len());
     // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); lengths checked above.
     unsafe { axpy_f16_avx512(y, alpha, x) }
+}
+
+fn geglu(g: &mut [f32], u: &[f32]) {
+    check::same_len(g.len(), u.len());
+    // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { super::x86_math::geglu(g, u) }
+}
+
+fn gelu_erf(x: &mut [f32]) {
+    // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels).
+    unsafe { super::x86_math::gelu_erf(x) }
+}
+
+fn exp_sum(x: &mut [f32], shift: f32) -> f32 {
+    // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels).
+    unsafe { super::x86_math::exp_sum(x, shift) }
 }
 
 fn f32_to_f16(x: &[f32], out: &mut [u8]) {
@@ -126,14 +160,14 @@ unsafe fn quantize_q8_avx512(x: &[f32], out: &mut [BlockQ8]) {
         // Default MXCSR rounding: nearest, ties to even.
         let i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, idv));
         let i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, idv));
-        let sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+        let h = [_mm512_reduce_add_epi32(i0), _mm512_reduce_add_epi32(i1)];
         // SAFETY: `qs` is a 32-byte array; two unaligned 16-byte stores fill it exactly.
         unsafe {
             let q = ob.qs.as_mut_ptr().cast::<__m128i>();
             _mm_storeu_si128(q, _mm512_cvtsepi32_epi8(i0));
             _mm_storeu_si128(q.add(1), _mm512_cvtsepi32_epi8(i1));
         }
-        super::set_scales(ob, d, sum);
+        super::set_scales(ob, d, h);
     }
 }
 
@@ -189,6 +223,48 @@ unsafe fn block_q8_0(blk: *const u8, ab: &BlockQ8) -> (__m256, __m256, __m128) {
         a,
     ));
     (p, sc, _mm_setzero_ps())
+}
+
+/// Any format through the shared sub-block decoder (GEMV): per 32 values one
+/// `vpdpbusd` (sign trick), scaled per 16-value half, plus `m·s_a`.
+///
+/// # Safety
+/// AVX-512 set available; `w.len() == kind_of(K).row_bytes(a.len())`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn dot_kind<const K: u8>(w: &[u8], a: &[BlockQ8]) -> f32 {
+    let kind = kind_of(K);
+    let (bb, per) = (kind.block_bytes(), kind.block_len() / QK);
+    let has_min = matches!(
+        kind,
+        QuantKind::Q4_1 | QuantKind::Q5_1 | QuantKind::Q4_K | QuantKind::Q5_K
+    );
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut side = 0f32;
+    for (s, ab) in a.chunks_exact(per).enumerate() {
+        // SAFETY: storage block s lies inside w by the length precondition.
+        let blk = unsafe { w.as_ptr().add(s * bb) };
+        // SAFETY: blk holds a whole block.
+        let (ds, ms) = unsafe { block_scales(kind, blk) };
+        for (j, ab) in ab.iter().enumerate() {
+            // SAFETY: blk holds a whole block and j < per.
+            let q = unsafe { codes(kind, blk, j) };
+            let (dv, m) = (lane_scales(kind, &ds, j), ms[j]);
+            let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(
+                _mm256_setzero_si256(),
+                _mm256_abs_epi8(q),
+                _mm256_sign_epi8(load_act(ab), q),
+            ));
+            let k = (s * per + j) & 3;
+            acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(ab.d)), p, acc[k]);
+            if has_min {
+                side = m.mul_add(ab.s, side);
+            }
+        }
+    }
+    hsum256(_mm256_add_ps(
+        _mm256_add_ps(acc[0], acc[1]),
+        _mm256_add_ps(acc[2], acc[3]),
+    )) + side
 }
 
 /// Horizontal sum of eight f32 lanes.
@@ -439,19 +515,57 @@ unsafe fn f32_to_f16_avx512(x: &[f32], out: &mut [u8]) {
 }
 
 // ---------------------------------------------------------------------------
-// Register-blocked quantized GEMM (prefill): tiles of 4 weight rows × 4 tokens.
+// Quantized GEMM (prefill): the panel kernel of `avx512_gemm`.
+// ---------------------------------------------------------------------------
+
+fn gemm_q(
+    kind: QuantKind,
+    w: &[u8],
+    a: &[BlockQ8],
+    nb: usize,
+    out: &mut [f32],
+    lay: super::OutLayout,
+) {
+    let (rows, tokens, rb) = super::gemm_shape(kind, w, a, nb, out, lay);
+    if rows == 0 || tokens == 0 {
+        return;
+    }
+    if matches!(kind, QuantKind::Q4_0 | QuantKind::Q4_1) {
+        return gemm_tiles(kind, w, a, nb, out, lay);
+    }
+    // Below 8 tokens the panel decode is not amortised: Q8_0's direct dot is
+    // faster row by row (measured: ×0.7 at 4 tokens, ×1.2 at 8; `gemm_speed`).
+    if tokens < 8 && kind == QuantKind::Q8_0 {
+        return super::gemm_by_dots(&KERNELS, kind, w, a, nb, out, lay);
+    }
+    super::avx512_gemm::gemm(kind, &w[..rows * rb], rb, &a[..tokens * nb], nb, out, lay);
+}
+
+// ---------------------------------------------------------------------------
+// Q4_0/Q4_1 GEMM: tiles of 4 weight rows × 4 tokens that keep llama.cpp's
+// accumulation structure (eight lane partials per block, each scaled and
+// summed in f32, reduced once per row): llama.cpp runs these formats'
+// prompts through that per-row dot, and this tile rounds where it does, which
+// keeps wisp's Q4_1 prefill within the llama.cpp parity tests' tolerances.
+// The panel kernel (exact block sums) is ~2.5× faster but rounds differently.
 //
 // Each weight block is decoded once and broadcast to both halves of a zmm;
 // two tokens' activation blocks share one zmm, so one `vpdpbusd` computes two
-// (row, token) pairs. The signed parts are folded into the dpbusd's initial
-// accumulator: Q4_0's Σ(q − 8)·a starts from −8·Σa and Q8_0's Σ(q + 128)·a
-// from −128·Σa (Σa per lane from one dpbusd against ones, shared by the 4
-// rows), so every lane holds an exact integer partial sum. Q4_1's m·s term is
-// accumulated in a separate 4-token vector per row.
+// (row, token) pairs. Q4_0's Σ(q − 8)·a starts from −8·Σa (Σa per lane from
+// one dpbusd against ones, shared by the 4 rows), so every lane holds an
+// exact integer partial sum. Q4_1's m·s term is accumulated in a separate
+// 4-token vector per row.
 // ---------------------------------------------------------------------------
 
-fn gemm_q(kind: super::QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize) {
-    let (rows, tokens, rb) = super::gemm_shape(kind, w, a, nb, out, ldo);
+fn gemm_tiles(
+    kind: QuantKind,
+    w: &[u8],
+    a: &[BlockQ8],
+    nb: usize,
+    out: &mut [f32],
+    lay: super::OutLayout,
+) {
+    let (rows, tokens, rb) = super::gemm_shape(kind, w, a, nb, out, lay);
     let (r4, t4) = (rows / 4 * 4, tokens / 4 * 4);
     for r in (0..r4).step_by(4) {
         for t in (0..t4).step_by(4) {
@@ -468,7 +582,9 @@ fn gemm_q(kind: super::QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut 
                 )
             };
             for (i, row) in tile.iter().enumerate() {
-                out[(r + i) * ldo + t..(r + i) * ldo + t + 4].copy_from_slice(row);
+                for (j, &v) in row.iter().enumerate() {
+                    out[lay.at(r + i, t + j)] = v;
+                }
             }
         }
     }
@@ -478,7 +594,7 @@ fn gemm_q(kind: super::QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut 
         let t_from = if r < r4 { t4 } else { 0 };
         let wr = &w[r * rb..(r + 1) * rb];
         for t in t_from..tokens {
-            out[r * ldo + t] = dot(wr, &a[t * nb..(t + 1) * nb]);
+            out[lay.at(r, t)] = dot(wr, &a[t * nb..(t + 1) * nb]);
         }
     }
 }
@@ -517,16 +633,9 @@ fn half_sums(v: __m512) -> (f32, f32) {
 ///
 /// # Safety
 /// The AVX-512 set named in the attribute must be available; `w.len() >= 4 * rb`
-/// with `rb == nb * kind.block_bytes()`, and `a.len() >= 4 * nb`.
+/// with `rb == nb * kind.block_bytes()`, and `a.len() >= 4 * nb`; `kind` is Q4_0 or Q4_1.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn tile4x4(
-    kind: super::QuantKind,
-    w: &[u8],
-    rb: usize,
-    a: &[BlockQ8],
-    nb: usize,
-) -> [[f32; 4]; 4] {
-    use super::QuantKind;
+unsafe fn tile4x4(kind: QuantKind, w: &[u8], rb: usize, a: &[BlockQ8], nb: usize) -> [[f32; 4]; 4] {
     debug_assert!(w.len() >= 4 * rb && a.len() >= 4 * nb);
     let bb = kind.block_bytes();
     let mut acc = [[_mm512_setzero_ps(); 2]; 4];
@@ -544,10 +653,7 @@ unsafe fn tile4x4(
                 let s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, x);
                 _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32::<3>(s))
             }),
-            QuantKind::Q8_0 => act.map(|x| {
-                let s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, x);
-                _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32::<7>(s))
-            }),
+            _ => unreachable!("Q4_0/Q4_1 tiles only"),
         };
         let s4 = _mm_setr_ps(a0.s, a1.s, a2.s, a3.s);
         for r in 0..4 {
@@ -560,13 +666,7 @@ unsafe fn tile4x4(
                         load_f16x2(blk),
                         load_nibbles(blk.add(if kind == QuantKind::Q4_1 { 4 } else { 2 })),
                     ),
-                    QuantKind::Q8_0 => (
-                        load_f16x2(blk),
-                        _mm256_xor_si256(
-                            _mm256_loadu_si256(blk.add(2).cast::<__m256i>()),
-                            _mm256_set1_epi8(-128),
-                        ),
-                    ),
+                    _ => unreachable!("Q4_0/Q4_1 tiles only"),
                 }
             };
             let wq = _mm512_broadcast_i64x4(q);

@@ -50,6 +50,7 @@
 
 use std::fmt;
 
+pub mod blocks;
 pub mod scalar;
 
 #[cfg(target_arch = "x86_64")]
@@ -58,10 +59,16 @@ mod avx2;
 // module needs at least that toolchain whatever the workspace `rust-version` says.
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod avx512_gemm;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 #[cfg(target_arch = "aarch64")]
 mod neondot;
+#[cfg(target_arch = "x86_64")]
+mod x86_math;
+#[cfg(target_arch = "x86_64")]
+mod x86_unpack;
 
 /// Values per quantization block (all formats here).
 pub const QK: usize = 32;
@@ -85,6 +92,9 @@ pub struct BlockQ8 {
     pub s: f32,
     /// Quantized values, each in `-127..=127`.
     pub qs: [i8; 32],
+    /// Σ qs of values 0..16 and of values 16..32 (the tiled GEMM's integer
+    /// correction for unsigned-biased weight codes).
+    pub h: [i32; 2],
 }
 
 /// Scale and inverse scale of an activation block with absolute maximum `amax`.
@@ -110,9 +120,17 @@ pub(crate) fn q8_scale(amax: f32) -> (f32, f32) {
 /// llama.cpp's logits on the golden prompts, and f16 overflows for blocks
 /// with |x| > ~2000, which this model's activations reach.
 #[inline(always)]
-pub(crate) fn set_scales(ob: &mut BlockQ8, d: f32, sum: i32) {
+pub(crate) fn set_scales(ob: &mut BlockQ8, d: f32, h: [i32; 2]) {
     ob.d = d;
-    ob.s = d * sum as f32;
+    ob.s = d * (h[0] + h[1]) as f32;
+    ob.h = h;
+}
+
+/// Σ of each 16-value half of a block's codes (what `set_scales` stores in `h`).
+#[cfg(test)]
+pub(crate) fn half_sums(qs: &[i8; 32]) -> [i32; 2] {
+    let sum = |q: &[i8]| q.iter().map(|&v| v as i32).sum::<i32>();
+    [sum(&qs[..16]), sum(&qs[16..])]
 }
 
 /// Instruction set chosen at run time (never by `-C target-cpu`).
@@ -328,6 +346,16 @@ pub struct Kernels {
     pub dot_q4_1: fn(w: &[u8], a: &[BlockQ8]) -> f32,
     /// Q8_0 row (34 bytes per block) · quantized activations.
     pub dot_q8_0: fn(w: &[u8], a: &[BlockQ8]) -> f32,
+    /// Q5_0 row (22 bytes per block) · quantized activations.
+    pub dot_q5_0: fn(w: &[u8], a: &[BlockQ8]) -> f32,
+    /// Q5_1 row (24 bytes per block) · quantized activations.
+    pub dot_q5_1: fn(w: &[u8], a: &[BlockQ8]) -> f32,
+    /// Q4_K row (144 bytes per 256 values) · quantized activations.
+    pub dot_q4_k: fn(w: &[u8], a: &[BlockQ8]) -> f32,
+    /// Q5_K row (176 bytes per 256 values) · quantized activations.
+    pub dot_q5_k: fn(w: &[u8], a: &[BlockQ8]) -> f32,
+    /// Q6_K row (210 bytes per 256 values) · quantized activations.
+    pub dot_q6_k: fn(w: &[u8], a: &[BlockQ8]) -> f32,
     /// f32 · f32, any length.
     pub dot_f32: fn(a: &[f32], b: &[f32]) -> f32,
     /// f16 row bytes · f32, any length.
@@ -338,34 +366,123 @@ pub struct Kernels {
     pub axpy_f16: fn(y: &mut [f32], alpha: f32, x: &[u8]),
     /// f32 to little-endian f16 bytes, round to nearest even; bit-identical on every ISA.
     pub f32_to_f16: fn(x: &[f32], out: &mut [u8]),
+    /// `g = gelu_tanh(g) · u` (GeGLU); relative error ≤ ~1e-6 against the f64 reference.
+    pub geglu: fn(g: &mut [f32], u: &[f32]),
+    /// `x = gelu_erf(x)`; relative error ≤ ~1e-6 against the f64 reference.
+    pub gelu_erf: fn(x: &mut [f32]),
+    /// `x[i] = e^(x[i] − shift)`, returning Σ x[i]: softmax numerators
+    /// (−inf entries become 0); within a few ulps of `f32::exp`.
+    pub exp_sum: fn(x: &mut [f32], shift: f32) -> f32,
     /// Quantized GEMM (prefill): `out[r * ldo + t]` = row r of `w` · token t
     /// of `a`, for every row of `w` and every token of `a` (`a.len() / nb`
     /// tokens of `nb` blocks). ISAs with a register-blocked kernel decode each
     /// weight block once for several tokens; the others loop over the dots.
     pub gemm_q: GemmFn,
+    /// Tokens per `gemm_q` call that suit its blocking: the register-blocked
+    /// kernels keep a few tokens' activations in cache (64); the AVX-512 panel
+    /// kernel decodes weights once per call, so it takes more.
+    pub gemm_tokens: usize,
 }
 
 /// Signature of [`Kernels::gemm_q`]:
-/// `(kind, weights, activations, blocks per row/token, out, out row stride)`.
+/// `(kind, weights, activations, blocks per row/token, out, where each result goes)`.
 pub type GemmFn =
-    fn(kind: QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize);
+    fn(kind: QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], lay: OutLayout);
 
-/// Weight formats of the quantized dot products and GEMM.
+/// Where a GEMM writes the result for (weight row `r`, token `t`): row-major
+/// `out[r * stride + t]`, or token-major `out[t * stride + r]` — the layout of
+/// a matmul's output, which lets a task that owns a range of tokens write its
+/// slice of the final tensor directly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutLayout {
+    /// Distance between consecutive rows (row-major) or tokens (token-major).
+    pub stride: usize,
+    /// Token-major when true.
+    pub token_major: bool,
+}
+
+impl OutLayout {
+    /// `out[r * stride + t]`.
+    pub fn rows(stride: usize) -> OutLayout {
+        OutLayout {
+            stride,
+            token_major: false,
+        }
+    }
+
+    /// `out[t * stride + r]`.
+    pub fn tokens(stride: usize) -> OutLayout {
+        OutLayout {
+            stride,
+            token_major: true,
+        }
+    }
+
+    /// Index of (row `r`, token `t`).
+    #[inline(always)]
+    pub fn at(self, r: usize, t: usize) -> usize {
+        if self.token_major {
+            t * self.stride + r
+        } else {
+            r * self.stride + t
+        }
+    }
+}
+
+/// Weight formats of the quantized dot products and GEMM (ggml's names).
+#[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum QuantKind {
     Q4_0,
     Q4_1,
+    Q5_0,
+    Q5_1,
     Q8_0,
+    Q4_K,
+    Q5_K,
+    Q6_K,
 }
 
 impl QuantKind {
-    /// Bytes per block of 32 weights.
+    /// Every format.
+    pub const ALL: [QuantKind; 8] = [
+        QuantKind::Q4_0,
+        QuantKind::Q4_1,
+        QuantKind::Q5_0,
+        QuantKind::Q5_1,
+        QuantKind::Q8_0,
+        QuantKind::Q4_K,
+        QuantKind::Q5_K,
+        QuantKind::Q6_K,
+    ];
+
+    /// Bytes per storage block (32 values, or a 256-value K-quant super-block).
     pub fn block_bytes(self) -> usize {
         match self {
             QuantKind::Q4_0 => Q4_0_BLOCK_BYTES,
             QuantKind::Q4_1 => Q4_1_BLOCK_BYTES,
+            QuantKind::Q5_0 => 22,
+            QuantKind::Q5_1 => 24,
             QuantKind::Q8_0 => Q8_0_BLOCK_BYTES,
+            QuantKind::Q4_K => 144,
+            QuantKind::Q5_K => 176,
+            QuantKind::Q6_K => 210,
         }
+    }
+
+    /// Values per storage block: 32, or 256 for the K-quants.
+    pub fn block_len(self) -> usize {
+        match self {
+            QuantKind::Q4_K | QuantKind::Q5_K | QuantKind::Q6_K => 256,
+            _ => QK,
+        }
+    }
+
+    /// Bytes of a row of `nb` 32-value activation blocks, or None when `nb`
+    /// is not a whole number of storage blocks.
+    pub fn row_bytes(self, nb: usize) -> Option<usize> {
+        let per = self.block_len() / QK;
+        (nb % per == 0).then(|| nb / per * self.block_bytes())
     }
 
     /// The table's dot product for this format.
@@ -373,7 +490,12 @@ impl QuantKind {
         match self {
             QuantKind::Q4_0 => k.dot_q4_0,
             QuantKind::Q4_1 => k.dot_q4_1,
+            QuantKind::Q5_0 => k.dot_q5_0,
+            QuantKind::Q5_1 => k.dot_q5_1,
             QuantKind::Q8_0 => k.dot_q8_0,
+            QuantKind::Q4_K => k.dot_q4_k,
+            QuantKind::Q5_K => k.dot_q5_k,
+            QuantKind::Q6_K => k.dot_q6_k,
         }
     }
 }
@@ -385,17 +507,24 @@ pub(crate) fn gemm_shape(
     a: &[BlockQ8],
     nb: usize,
     out: &[f32],
-    ldo: usize,
+    lay: OutLayout,
 ) -> (usize, usize, usize) {
     assert!(nb > 0, "gemm_q: no blocks");
-    let rb = nb * kind.block_bytes();
+    let rb = kind
+        .row_bytes(nb)
+        .expect("gemm_q: row is not whole storage blocks");
     assert_eq!(w.len() % rb, 0, "gemm_q: weights are not whole rows");
     assert_eq!(a.len() % nb, 0, "gemm_q: activations are not whole tokens");
     let (rows, tokens) = (w.len() / rb, a.len() / nb);
     if rows > 0 && tokens > 0 {
-        assert!(tokens <= ldo, "gemm_q: ldo {ldo} < tokens {tokens}");
+        let minor = if lay.token_major { rows } else { tokens };
         assert!(
-            out.len() >= (rows - 1) * ldo + tokens,
+            minor <= lay.stride,
+            "gemm_q: stride {} < {minor}",
+            lay.stride
+        );
+        assert!(
+            out.len() > lay.at(rows - 1, tokens - 1),
             "gemm_q: output too small"
         );
     }
@@ -410,14 +539,14 @@ pub(crate) fn gemm_by_dots(
     a: &[BlockQ8],
     nb: usize,
     out: &mut [f32],
-    ldo: usize,
+    lay: OutLayout,
 ) {
-    let (rows, tokens, rb) = gemm_shape(kind, w, a, nb, out, ldo);
+    let (rows, tokens, rb) = gemm_shape(kind, w, a, nb, out, lay);
     let dot = kind.dot(k);
     for r in 0..rows {
         let wr = &w[r * rb..(r + 1) * rb];
         for t in 0..tokens {
-            out[r * ldo + t] = dot(wr, &a[t * nb..(t + 1) * nb]);
+            out[lay.at(r, t)] = dot(wr, &a[t * nb..(t + 1) * nb]);
         }
     }
 }
@@ -450,6 +579,16 @@ pub(crate) mod check {
             w.len(),
             a.len() * block_bytes,
             "quantized dot: weight row length mismatch"
+        );
+    }
+
+    /// A row of `kind` covering exactly the activation blocks `a`.
+    #[inline(always)]
+    pub fn kind_row(w: &[u8], a: &[BlockQ8], kind: super::QuantKind) {
+        assert_eq!(
+            Some(w.len()),
+            kind.row_bytes(a.len()),
+            "quantized dot: {kind:?} weight row length mismatch"
         );
     }
 
@@ -638,6 +777,48 @@ mod tests {
         t
     }
 
+    /// `n` random storage blocks of `kind` with finite, moderate f16 scales.
+    fn random_row(kind: QuantKind, n: usize, next: &mut impl FnMut() -> u64) -> Vec<u8> {
+        let bb = kind.block_bytes();
+        let mut w = vec![0u8; n * bb];
+        for blk in w.chunks_exact_mut(bb) {
+            for x in blk.iter_mut() {
+                *x = next() as u8;
+            }
+            let d = ((next() % 1000) as f32 - 500.0) / 3000.0;
+            let (r1, r2) = (next(), next());
+            let mut put =
+                |o: usize, v: f32| blk[o..o + 2].copy_from_slice(&f16::from_f32(v).to_le_bytes());
+            match kind {
+                QuantKind::Q6_K => put(208, d / 64.0),
+                QuantKind::Q4_K | QuantKind::Q5_K => {
+                    put(0, d / 32.0);
+                    put(2, ((r1 % 100) as f32) / 3000.0);
+                }
+                QuantKind::Q4_1 | QuantKind::Q5_1 => {
+                    put(0, d);
+                    put(2, ((r2 % 200) as f32 - 100.0) / 1000.0);
+                }
+                _ => put(0, d),
+            }
+        }
+        w
+    }
+
+    /// Σ|terms| of a dot of any format (through the scalar unpacking).
+    fn kind_abs_terms(kind: QuantKind, w: &[u8], a: &[BlockQ8]) -> f64 {
+        let (bb, per) = (kind.block_bytes(), kind.block_len() / 32);
+        let mut t = 0.0;
+        for (b, ab) in a.iter().enumerate() {
+            let u = blocks::unpack(kind, &w[b / per * bb..(b / per + 1) * bb], b % per);
+            for i in 0..32 {
+                t += (u.d[i / 16] as f64 * u.q[i] as f64 * ab.d as f64 * ab.qs[i] as f64).abs();
+            }
+            t += (u.m as f64 * ab.s as f64).abs();
+        }
+        t
+    }
+
     /// Tolerance for two f32 evaluations of the same sum of `n` terms in different
     /// orders: each is within (n + 8)·u·Σ|terms| of the exact value.
     fn tol(n: usize, abs_sum: f64) -> f64 {
@@ -751,7 +932,8 @@ mod tests {
                 BlockQ8 {
                     d: 9.0,
                     s: 9.0,
-                    qs: [9; 32]
+                    qs: [9; 32],
+                    h: [9, 9]
                 };
                 3
             ];
@@ -791,7 +973,12 @@ mod tests {
                         *q = (((b * 31 + i * 17) % 255) as i32 - 127) as i8;
                     }
                     let s = qs.iter().map(|&q| q as i32).sum::<i32>() as f32;
-                    BlockQ8 { d: 1.0, s, qs }
+                    BlockQ8 {
+                        d: 1.0,
+                        s,
+                        h: half_sums(&qs),
+                        qs,
+                    }
                 })
                 .collect();
             let dw = |b: usize| f16::from_f32([0.5f32, 1.0, 2.0][b % 3]).to_le_bytes();
@@ -911,6 +1098,75 @@ mod tests {
 
     // ---------- property tests: every ISA against scalar ----------
 
+    /// The SIMD `exp_sum` stays within 4 ulps (relative 5e-7) of `f32::exp`
+    /// per element and its sum within 1e-6 relative, −inf giving exact zeros.
+    #[test]
+    fn exp_sum_matches_scalar() {
+        for n in [0usize, 1, 7, 8, 9, 100, 1027] {
+            let mut x: Vec<f32> = (0..n)
+                .map(|i| ((i * 7919) % 4001) as f32 * 0.05 - 150.0)
+                .collect();
+            if n > 3 {
+                x[3] = f32::NEG_INFINITY;
+            }
+            let shift = x
+                .iter()
+                .copied()
+                .fold(f32::NEG_INFINITY, f32::max)
+                .max(-1.0);
+            let mut want = x.clone();
+            let ws = scalar::exp_sum(&mut want, shift);
+            for isa in Isa::supported() {
+                let mut got = x.clone();
+                let gs = (isa.kernels().exp_sum)(&mut got, shift);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() <= 5e-7 * w.abs() + 1e-37, "{isa}: {g} vs {w}");
+                }
+                assert!((gs - ws).abs() <= 1e-6 * ws.abs(), "{isa} sum {gs} vs {ws}");
+                if n > 3 {
+                    assert_eq!(got[3], 0.0);
+                }
+            }
+        }
+    }
+
+    /// The SIMD GELUs stay within 2e-6 relative (plus 1e-12 absolute: the f64
+    /// reference rounds erf to ±1 past |x| ≈ 8.3) of it, over a dense sweep of
+    /// [−20, 20], the tails and odd lengths.
+    #[test]
+    fn gelu_kernels_match_reference() {
+        let mut x: Vec<f32> = (-40_000..=40_000).map(|i| i as f32 * 5e-4).collect();
+        x.extend([
+            1e-30f32, -1e-30, 0.0, -0.0, 1e-5, -1e-5, 50.0, -50.0, 1e4, -1e4, 3e38, -3e38,
+        ]);
+        x.push(0.7); // odd length: exercises the tail
+        let up: Vec<f32> = x.iter().map(|v| 1.0 + v.abs().min(3.0)).collect();
+        let mut want_t = x.clone();
+        scalar::geglu(&mut want_t, &up);
+        let mut want_e = x.clone();
+        scalar::gelu_erf(&mut want_e);
+        for isa in Isa::supported() {
+            let k = isa.kernels();
+            let mut got_t = x.clone();
+            (k.geglu)(&mut got_t, &up);
+            let mut got_e = x.clone();
+            (k.gelu_erf)(&mut got_e);
+            for i in 0..x.len() {
+                for (name, g, w) in [
+                    ("geglu", got_t[i], want_t[i]),
+                    ("gelu_erf", got_e[i], want_e[i]),
+                ] {
+                    let tol = 2e-6 * w.abs() as f64 + 1e-12;
+                    assert!(
+                        g == w || ((g - w) as f64).abs() <= tol,
+                        "{isa} {name}({}) = {g}, reference {w}",
+                        x[i]
+                    );
+                }
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -1016,22 +1272,37 @@ mod tests {
     #[ignore]
     fn gemm_speed() {
         use std::time::Instant;
-        let tokens = 64;
-        for (rows, k) in [(1536usize, 576usize), (576, 1536)] {
+        let tokens: usize = std::env::var("WISP_BENCH_TOKENS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(64);
+        for (rows, k) in [
+            (384usize, 384usize),
+            (1536, 384),
+            (384, 1536),
+            (1536, 576),
+            (576, 1536),
+            (2048, 768),
+            (640, 2048),
+        ] {
             let nb = k / 32;
             let x: Vec<f32> = (0..tokens * k)
                 .map(|i| ((i * 7919 % 2001) as f32 - 1000.0) / 97.0)
                 .collect();
             let mut a = vec![BlockQ8::default(); tokens * nb];
             (Isa::Scalar.kernels().quantize_q8)(&x, &mut a);
-            for kind in [QuantKind::Q4_1, QuantKind::Q8_0, QuantKind::Q4_0] {
-                let bb = kind.block_bytes();
-                let mut w: Vec<u8> = (0..rows * nb * bb)
-                    .map(|i| ((i * 2654435761usize) >> 7) as u8)
-                    .collect();
-                for blk in w.chunks_exact_mut(bb) {
-                    blk[0..4].copy_from_slice(&[0x00, 0x20, 0x00, 0x1c]);
-                }
+            for kind in QuantKind::ALL {
+                let Some(rb) = kind.row_bytes(nb) else {
+                    continue;
+                };
+                let mut st = 12345u64;
+                let mut next = move || {
+                    st ^= st << 13;
+                    st ^= st >> 7;
+                    st ^= st << 17;
+                    st
+                };
+                let w = random_row(kind, rows * rb / kind.block_bytes(), &mut next);
                 let mut out = vec![0f32; rows * tokens];
                 for isa in simd_isas() {
                     let kt = isa.kernels();
@@ -1044,8 +1315,11 @@ mod tests {
                         }
                         best
                     };
-                    let tg = time(&mut |o| (kt.gemm_q)(kind, &w, &a, nb, o, tokens));
-                    let td = time(&mut |o| gemm_by_dots(kt, kind, &w, &a, nb, o, tokens));
+                    let tg =
+                        time(&mut |o| (kt.gemm_q)(kind, &w, &a, nb, o, OutLayout::rows(tokens)));
+                    let td = time(&mut |o| {
+                        gemm_by_dots(kt, kind, &w, &a, nb, o, OutLayout::rows(tokens))
+                    });
                     let gops = 2.0 * (rows * k * tokens) as f64 * 1e-9;
                     println!(
                         "{:7} {kind:?} rows={rows:5} K={k:5}: gemm_q {:7.3} ms ({:6.1} GOP/s)  dots {:7.3} ms ({:6.1} GOP/s)  x{:.2}",
@@ -1077,6 +1351,7 @@ mod tests {
             }
             ab.d = [1.0, 0.5][i % 2];
             ab.s = ab.d * ab.qs.iter().map(|&q| q as i32).sum::<i32>() as f32;
+            ab.h = half_sums(&ab.qs);
         }
         for kind in [QuantKind::Q4_0, QuantKind::Q4_1, QuantKind::Q8_0] {
             let bb = kind.block_bytes();
@@ -1098,10 +1373,18 @@ mod tests {
                 }
             }
             let mut want = vec![0f32; rows * tokens];
-            gemm_by_dots(Isa::Scalar.kernels(), kind, &w, &a, nb, &mut want, tokens);
+            gemm_by_dots(
+                Isa::Scalar.kernels(),
+                kind,
+                &w,
+                &a,
+                nb,
+                &mut want,
+                OutLayout::rows(tokens),
+            );
             for isa in Isa::supported() {
                 let mut got = vec![0f32; rows * tokens];
-                (isa.kernels().gemm_q)(kind, &w, &a, nb, &mut got, tokens);
+                (isa.kernels().gemm_q)(kind, &w, &a, nb, &mut got, OutLayout::rows(tokens));
                 assert_eq!(got, want, "{isa} {kind:?}");
             }
         }
@@ -1113,38 +1396,65 @@ mod tests {
         /// order may differ) for every ISA, format, and ragged shape.
         #[test]
         fn gemm_matches_dot_loop(
-            rows in 1usize..11, tokens in 1usize..20, nb in 1usize..6, seed in any::<u64>(), kind_i in 0usize..3,
+            rows in 1usize..40, tokens in 1usize..20, nsb in 1usize..4, seed in any::<u64>(), kind_i in 0usize..8,
         ) {
-            let kind = [QuantKind::Q4_0, QuantKind::Q4_1, QuantKind::Q8_0][kind_i];
+            let kind = QuantKind::ALL[kind_i];
             let mut st = seed | 1;
-            let mut next = || { st ^= st << 13; st ^= st >> 7; st ^= st << 17; st };
-            let bb = kind.block_bytes();
-            let mut w = vec![0u8; rows * nb * bb];
-            for blk in w.chunks_exact_mut(bb) {
-                for x in blk.iter_mut() { *x = next() as u8; }
-                // A sane f16 scale (and min) in the first bytes.
-                let d = half::f16::from_f32(((next() % 1000) as f32 - 500.0) / 3000.0).to_bits().to_le_bytes();
-                blk[0..2].copy_from_slice(&d);
-                if kind == QuantKind::Q4_1 { blk[2..4].copy_from_slice(&half::f16::from_f32(0.01).to_bits().to_le_bytes()); }
-            }
+            let mut next = move || { st ^= st << 13; st ^= st >> 7; st ^= st << 17; st };
+            let nb = nsb * kind.block_len() / 32;
+            let w = random_row(kind, rows * nsb, &mut next);
             let x: Vec<f32> = (0..tokens * nb * 32).map(|_| ((next() % 2001) as f32 - 1000.0) / 100.0).collect();
             let mut a = vec![BlockQ8::default(); tokens * nb];
             (Isa::Scalar.kernels().quantize_q8)(&x, &mut a);
             let ldo = tokens + 3;
             let mut want = vec![0f32; rows * ldo];
-            gemm_by_dots(Isa::Scalar.kernels(), kind, &w, &a, nb, &mut want, ldo);
+            gemm_by_dots(Isa::Scalar.kernels(), kind, &w, &a, nb, &mut want, OutLayout::rows(ldo));
+            let rb = kind.row_bytes(nb).unwrap();
             for isa in Isa::supported() {
                 // The padding columns t >= tokens must stay untouched.
                 let mut got = vec![-7.0f32; rows * ldo];
-                (isa.kernels().gemm_q)(kind, &w, &a, nb, &mut got, ldo);
+                (isa.kernels().gemm_q)(kind, &w, &a, nb, &mut got, OutLayout::rows(ldo));
+                // The token-major layout holds the same values.
+                let mut got_t = vec![0f32; tokens * (rows + 2)];
+                (isa.kernels().gemm_q)(kind, &w, &a, nb, &mut got_t, OutLayout::tokens(rows + 2));
+                for r in 0..rows { for t in 0..tokens {
+                    prop_assert_eq!(got_t[t * (rows + 2) + r], got[r * ldo + t], "{} {:?} token-major [{},{}]", isa.name(), kind, r, t);
+                }}
                 for r in 0..rows { for t in 0..ldo {
                     let (g, e) = (got[r * ldo + t], want[r * ldo + t]);
                     if t >= tokens {
                         prop_assert_eq!(g, -7.0, "{} {:?} wrote padding [{},{}]", isa.name(), kind, r, t);
                         continue;
                     }
-                    prop_assert!((g - e).abs() <= 1e-4 * (1.0 + e.abs()), "{} {kind:?} [{r},{t}] {g} vs {e}", isa.name());
+                    let ab = &a[t * nb..(t + 1) * nb];
+                    let tol = tol(nb * 32, kind_abs_terms(kind, &w[r * rb..(r + 1) * rb], ab));
+                    prop_assert!(close(g, e, tol), "{} {kind:?} [{r},{t}] {g} vs {e}", isa.name());
                 }}
+            }
+        }
+
+        /// Every ISA's dot product of every format agrees with the scalar
+        /// unpacking reference within the reordering bound.
+        #[test]
+        fn kind_dots_match_scalar(kind_i in 0usize..8, nsb in 1usize..6, seed in any::<u64>()) {
+            let kind = QuantKind::ALL[kind_i];
+            let mut st = seed | 1;
+            let mut next = move || { st ^= st << 13; st ^= st >> 7; st ^= st << 17; st };
+            let nb = nsb * kind.block_len() / 32;
+            let w = random_row(kind, nsb, &mut next);
+            let x: Vec<f32> = (0..nb * 32).map(|_| ((next() % 2001) as f32 - 1000.0) / 100.0).collect();
+            let mut a = vec![BlockQ8::default(); nb];
+            (Isa::Scalar.kernels().quantize_q8)(&x, &mut a);
+            let unpacked: f64 = (0..nb).map(|b| {
+                let bb = kind.block_bytes();
+                let per = kind.block_len() / 32;
+                let u = blocks::unpack(kind, &w[b / per * bb..(b / per + 1) * bb], b % per);
+                (0..32).map(|i| (u.d[i / 16] as f64 * u.q[i] as f64 + u.m as f64) * a[b].d as f64 * a[b].qs[i] as f64).sum::<f64>()
+            }).sum();
+            let t = tol(nb * 32, kind_abs_terms(kind, &w, &a));
+            for isa in Isa::supported() {
+                let got = kind.dot(isa.kernels())(&w, &a);
+                prop_assert!((got as f64 - unpacked).abs() <= t, "{} {:?}: {} vs {} tol {}", isa, kind, got, unpacked, t);
             }
         }
     }

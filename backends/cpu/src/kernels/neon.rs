@@ -28,12 +28,22 @@ pub(super) static KERNELS: Kernels = Kernels {
     dot_q4_0,
     dot_q4_1,
     dot_q8_0,
+    // Q5_0/Q5_1 and the K-quants: the portable kernels (no NEON decoder yet).
+    dot_q5_0: super::scalar::dot_kind::<2>,
+    dot_q5_1: super::scalar::dot_kind::<3>,
+    dot_q4_k: super::scalar::dot_kind::<5>,
+    dot_q5_k: super::scalar::dot_kind::<6>,
+    dot_q6_k: super::scalar::dot_kind::<7>,
     dot_f32,
     dot_f16_f32,
     axpy_f32,
     axpy_f16,
     f32_to_f16: super::scalar::f32_to_f16,
     gemm_q,
+    gemm_tokens: 64,
+    geglu: super::scalar::geglu,
+    gelu_erf: super::scalar::gelu_erf,
+    exp_sum: super::scalar::exp_sum,
 };
 
 pub(super) fn quantize_q8(x: &[f32], out: &mut [BlockQ8]) {
@@ -126,17 +136,16 @@ unsafe fn quantize_q8_neon(x: &[f32], out: &mut [BlockQ8]) {
         let (d, id) = q8_scale(hmax(m));
         // vcvtnq: round to nearest, ties to even.
         let q: [int32x4_t; 8] = core::array::from_fn(|k| vcvtnq_s32_f32(vmulq_n_f32(v[k], id)));
-        let mut s = vaddq_s32(q[0], q[1]);
-        for qk in &q[2..] {
-            s = vaddq_s32(s, *qk);
-        }
-        let sum = vaddvq_s32(s);
+        // q[0..4] hold values 0..16, q[4..8] values 16..32.
+        let lo = vaddq_s32(vaddq_s32(q[0], q[1]), vaddq_s32(q[2], q[3]));
+        let hi = vaddq_s32(vaddq_s32(q[4], q[5]), vaddq_s32(q[6], q[7]));
+        let h = [vaddvq_s32(lo), vaddvq_s32(hi)];
         for k in 0..4 {
             let h = vcombine_s16(vqmovn_s32(q[2 * k]), vqmovn_s32(q[2 * k + 1]));
             // SAFETY: qs[8k .. 8k+8] lies inside the 32-byte array.
             unsafe { vst1_s8(ob.qs.as_mut_ptr().add(8 * k), vqmovn_s16(h)) };
         }
-        super::set_scales(ob, d, sum);
+        super::set_scales(ob, d, h);
     }
 }
 
@@ -278,6 +287,13 @@ unsafe fn axpy_f32_neon(y: &mut [f32], alpha: f32, x: &[f32]) {
 }
 
 /// GEMM by dot products (no register-blocked kernel for this ISA yet).
-fn gemm_q(kind: super::QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize) {
-    super::gemm_by_dots(&KERNELS, kind, w, a, nb, out, ldo);
+fn gemm_q(
+    kind: super::QuantKind,
+    w: &[u8],
+    a: &[BlockQ8],
+    nb: usize,
+    out: &mut [f32],
+    lay: super::OutLayout,
+) {
+    super::gemm_by_dots(&KERNELS, kind, w, a, nb, out, lay);
 }

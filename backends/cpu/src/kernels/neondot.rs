@@ -27,7 +27,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use super::{
-    check, neon, BlockQ8, Isa, Kernels, QuantKind, Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES,
+    check, neon, BlockQ8, Isa, Kernels, OutLayout, QuantKind, Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES,
     Q8_0_BLOCK_BYTES,
 };
 use core::arch::aarch64::*;
@@ -41,12 +41,22 @@ pub(super) static KERNELS: Kernels = Kernels {
     dot_q4_0,
     dot_q4_1,
     dot_q8_0,
+    // Q5_0/Q5_1 and the K-quants: the portable kernels (no NEON decoder yet).
+    dot_q5_0: super::scalar::dot_kind::<2>,
+    dot_q5_1: super::scalar::dot_kind::<3>,
+    dot_q4_k: super::scalar::dot_kind::<5>,
+    dot_q5_k: super::scalar::dot_kind::<6>,
+    dot_q6_k: super::scalar::dot_kind::<7>,
     dot_f32: neon::dot_f32,
     dot_f16_f32: neon::dot_f16_f32,
     axpy_f32: neon::axpy_f32,
     axpy_f16: neon::axpy_f16,
     f32_to_f16: super::scalar::f32_to_f16,
     gemm_q,
+    gemm_tokens: 64,
+    geglu: super::scalar::geglu,
+    gelu_erf: super::scalar::gelu_erf,
+    exp_sum: super::scalar::exp_sum,
 };
 
 // ---------------------------------------------------------------------------
@@ -250,21 +260,22 @@ unsafe fn dot<const BB: usize>(w: &[u8], a: &[BlockQ8]) -> f32 {
 // Register-blocked GEMM (prefill): tiles of 4 weight rows × T tokens.
 // ---------------------------------------------------------------------------
 
-fn gemm_q(kind: QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize) {
+fn gemm_q(kind: QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], lay: OutLayout) {
     match kind {
-        QuantKind::Q4_0 => gemm::<Q4_0_BLOCK_BYTES>(w, a, nb, out, ldo),
-        QuantKind::Q4_1 => gemm::<Q4_1_BLOCK_BYTES>(w, a, nb, out, ldo),
-        QuantKind::Q8_0 => gemm::<Q8_0_BLOCK_BYTES>(w, a, nb, out, ldo),
+        QuantKind::Q4_0 => gemm::<Q4_0_BLOCK_BYTES>(w, a, nb, out, lay),
+        QuantKind::Q4_1 => gemm::<Q4_1_BLOCK_BYTES>(w, a, nb, out, lay),
+        QuantKind::Q8_0 => gemm::<Q8_0_BLOCK_BYTES>(w, a, nb, out, lay),
+        _ => super::gemm_by_dots(&KERNELS, kind, w, a, nb, out, lay),
     }
 }
 
-fn gemm<const BB: usize>(w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize) {
+fn gemm<const BB: usize>(w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], lay: OutLayout) {
     let kind = match BB {
         Q4_0_BLOCK_BYTES => QuantKind::Q4_0,
         Q4_1_BLOCK_BYTES => QuantKind::Q4_1,
         _ => QuantKind::Q8_0,
     };
-    let (rows, tokens, rb) = super::gemm_shape(kind, w, a, nb, out, ldo);
+    let (rows, tokens, rb) = super::gemm_shape(kind, w, a, nb, out, lay);
     let r4 = rows / 4 * 4;
     let t8 = tokens / 8 * 8;
     let t4 = tokens / 4 * 4;
@@ -274,15 +285,14 @@ fn gemm<const BB: usize>(w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ld
         while t < t4 {
             let step = if t < t8 { 8 } else { 4 };
             let at = &a[t * nb..(t + step) * nb];
-            let o = &mut out[r * ldo + t..];
             // SAFETY: this table is reachable only after neon+dotprod were detected;
             // `wr` holds 4 whole rows of `rb = nb·BB` bytes and `at` `step` whole tokens
             // of `nb` blocks (gemm_shape checked the lengths).
             unsafe {
                 if step == 8 {
-                    store(&tile::<8, BB>(wr, rb, at, nb), o, ldo);
+                    store(&tile::<8, BB>(wr, rb, at, nb), out, lay, r, t);
                 } else {
-                    store(&tile::<4, BB>(wr, rb, at, nb), o, ldo);
+                    store(&tile::<4, BB>(wr, rb, at, nb), out, lay, r, t);
                 }
             }
             t += step;
@@ -294,16 +304,22 @@ fn gemm<const BB: usize>(w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ld
         let t_from = if r < r4 { t4 } else { 0 };
         let wr = &w[r * rb..(r + 1) * rb];
         for t in t_from..tokens {
-            out[r * ldo + t] = dot(wr, &a[t * nb..(t + 1) * nb]);
+            out[lay.at(r, t)] = dot(wr, &a[t * nb..(t + 1) * nb]);
         }
     }
 }
 
-/// Writes a tile (`tile[t][r]` = row r · token t) at `out[r * ldo + t]`.
-fn store<const T: usize>(tile: &[[f32; 4]; T], out: &mut [f32], ldo: usize) {
+/// Writes a tile (`tile[t][r]` = row r0 + r · token t0 + t) where `lay` says.
+fn store<const T: usize>(
+    tile: &[[f32; 4]; T],
+    out: &mut [f32],
+    lay: OutLayout,
+    r0: usize,
+    t0: usize,
+) {
     for (t, col) in tile.iter().enumerate() {
         for (r, &v) in col.iter().enumerate() {
-            out[r * ldo + t] = v;
+            out[lay.at(r0 + r, t0 + t)] = v;
         }
     }
 }

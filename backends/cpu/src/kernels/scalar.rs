@@ -3,6 +3,7 @@
 //! Written for clarity first; the f32 loops keep eight independent partial sums
 //! so the compiler can use whatever baseline vector unit exists.
 
+use super::{blocks::unpack, QuantKind};
 use super::{
     check, q8_scale, BlockQ8, Isa, Kernels, Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES,
     QK,
@@ -15,12 +16,21 @@ pub(crate) static KERNELS: Kernels = Kernels {
     dot_q4_0,
     dot_q4_1,
     dot_q8_0,
+    dot_q5_0: dot_kind::<2>,
+    dot_q5_1: dot_kind::<3>,
+    dot_q4_k: dot_kind::<5>,
+    dot_q5_k: dot_kind::<6>,
+    dot_q6_k: dot_kind::<7>,
     dot_f32,
     dot_f16_f32,
     axpy_f32,
     axpy_f16,
     f32_to_f16,
     gemm_q,
+    gemm_tokens: 64,
+    geglu: geglu,
+    gelu_erf: gelu_erf,
+    exp_sum: exp_sum,
 };
 
 #[inline(always)]
@@ -34,14 +44,14 @@ pub fn quantize_q8(x: &[f32], out: &mut [BlockQ8]) {
     for (xb, ob) in x.chunks_exact(QK).zip(out.iter_mut()) {
         let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let (d, id) = q8_scale(amax);
-        let mut sum = 0i32;
-        for (q, &v) in ob.qs.iter_mut().zip(xb) {
+        let mut h = [0i32; 2];
+        for (i, (q, &v)) in ob.qs.iter_mut().zip(xb).enumerate() {
             // |v * id| <= 127 (+ rounding), so the cast never saturates for finite input.
             let r = (v * id).round_ties_even() as i32;
             *q = r as i8;
-            sum += r;
+            h[i / 16] += r;
         }
-        super::set_scales(ob, d, sum);
+        super::set_scales(ob, d, h);
     }
 }
 
@@ -96,6 +106,53 @@ pub fn dot_q8_0(w: &[u8], a: &[BlockQ8]) -> f32 {
         acc += d * ab.d * sumi as f32;
     }
     acc
+}
+
+/// Any format through [`super::blocks::unpack`]: per 32 values two exact
+/// integer dots (one per 16-value half), scaled, plus the offset term `m·s_a`.
+/// `K` indexes [`QuantKind::ALL`].
+pub fn dot_kind<const K: usize>(w: &[u8], a: &[BlockQ8]) -> f32 {
+    let kind = QuantKind::ALL[K];
+    check::kind_row(w, a, kind);
+    let (bb, per) = (kind.block_bytes(), kind.block_len() / QK);
+    let mut acc = 0.0f32;
+    for (blk, ab) in w.chunks_exact(bb).zip(a.chunks_exact(per)) {
+        for (j, ab) in ab.iter().enumerate() {
+            let u = unpack(kind, blk, j);
+            let half = |h: usize| -> i32 {
+                (16 * h..16 * h + 16)
+                    .map(|i| u.q[i] as i32 * ab.qs[i] as i32)
+                    .sum()
+            };
+            acc += ab.d * (u.d[0] * half(0) as f32 + u.d[1] * half(1) as f32) + u.m * ab.s;
+        }
+    }
+    acc
+}
+
+/// `g = gelu_tanh(g) · u`, the f64 reference per element.
+pub fn geglu(g: &mut [f32], u: &[f32]) {
+    check::same_len(g.len(), u.len());
+    for (g, u) in g.iter_mut().zip(u) {
+        *g = wisp_ops::reference::gelu_tanh(*g) * u;
+    }
+}
+
+/// `x = gelu_erf(x)`, the f64 reference per element.
+pub fn gelu_erf(x: &mut [f32]) {
+    for v in x {
+        *v = wisp_ops::reference::gelu(*v);
+    }
+}
+
+/// `x = e^(x − shift)`, returning the sum.
+pub fn exp_sum(x: &mut [f32], shift: f32) -> f32 {
+    let mut sum = 0f32;
+    for v in x {
+        *v = (*v - shift).exp();
+        sum += *v;
+    }
+    sum
 }
 
 /// Σ a_i·b_i.
@@ -159,8 +216,15 @@ pub fn f32_to_f16(x: &[f32], out: &mut [u8]) {
 }
 
 /// GEMM by dot products (the reference: no register blocking).
-fn gemm_q(kind: super::QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], ldo: usize) {
-    super::gemm_by_dots(&KERNELS, kind, w, a, nb, out, ldo);
+fn gemm_q(
+    kind: super::QuantKind,
+    w: &[u8],
+    a: &[BlockQ8],
+    nb: usize,
+    out: &mut [f32],
+    lay: super::OutLayout,
+) {
+    super::gemm_by_dots(&KERNELS, kind, w, a, nb, out, lay);
 }
 
 #[cfg(test)]
