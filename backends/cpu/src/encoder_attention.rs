@@ -1,8 +1,8 @@
 //! Bidirectional (encoder) attention with a padding mask, one task per
-//! (sequence, head). The head's keys and values are transposed once into
-//! contiguous [head_dim, S] panels, so each query's scores are `head_dim`
-//! SIMD axpys of length S and its output `head_dim` SIMD dots of length S,
-//! instead of S short dots and S short axpys.
+//! (sequence, head), as two small f32 GEMMs around a row softmax: the head's
+//! keys are transposed once into a contiguous [head_dim, S] panel, then
+//! scores = Q·Kᵀ (S×S), masked, max-shifted and exponentiated in place, and
+//! out = P·V with P's rows normalised afterwards.
 
 use rayon::prelude::*;
 
@@ -32,37 +32,40 @@ pub fn encoder_attention(
             let rows = b * seq..(b + 1) * seq;
             let m = &mask[rows.clone()];
             let mut kt = vec![0f32; hd * seq];
-            let mut vt = vec![0f32; hd * seq];
             for (j, r) in rows.clone().enumerate() {
                 for c in 0..hd {
                     kt[c * seq + j] = k[r * d + h * hd + c];
-                    vt[c * seq + j] = v[r * d + h * hd + c];
                 }
             }
-            let mut res = vec![0f32; seq * hd];
-            let mut scores = vec![0f32; seq];
-            for (i, r) in rows.enumerate() {
-                scores.fill(0.0);
-                let qi = &q[r * d + h * hd..r * d + (h + 1) * hd];
-                for (c, &qc) in qi.iter().enumerate() {
-                    (kern.axpy_f32)(&mut scores, qc * scale, &kt[c * seq..(c + 1) * seq]);
-                }
+            // scores[i][j] = q_i · k_j, all queries of the sequence at once.
+            let mut scores = vec![0f32; seq * seq];
+            let q0 = rows.start * d + h * hd;
+            (kern.gemm_f32)(seq, seq, hd, &q[q0..], d, &kt, seq, &mut scores, seq);
+            let mut inv = vec![0f32; seq];
+            for (srow, inv) in scores.chunks_exact_mut(seq).zip(inv.iter_mut()) {
                 let mut max = f32::NEG_INFINITY;
-                for (s, &mj) in scores.iter_mut().zip(m) {
-                    if mj == 0.0 {
-                        *s = f32::NEG_INFINITY;
-                    }
+                for (s, &mj) in srow.iter_mut().zip(m) {
+                    *s = if mj == 0.0 {
+                        f32::NEG_INFINITY
+                    } else {
+                        *s * scale
+                    };
                     max = max.max(*s);
                 }
-                let o = &mut res[i * hd..(i + 1) * hd];
                 if max == f32::NEG_INFINITY {
-                    o.fill(0.0);
+                    // Every key masked: the row's output is zero.
+                    srow.fill(0.0);
                     continue;
                 }
-                let sum = (kern.exp_sum)(&mut scores, max);
-                let inv = 1.0 / sum;
-                for (c, oc) in o.iter_mut().enumerate() {
-                    *oc = (kern.dot_f32)(&scores, &vt[c * seq..(c + 1) * seq]) * inv;
+                *inv = 1.0 / (kern.exp_sum)(srow, max);
+            }
+            // res[i] = Σ_j p_ij · v_j, then scaled by 1 / Σ_j p_ij.
+            let mut res = vec![0f32; seq * hd];
+            let v0 = rows.start * d + h * hd;
+            (kern.gemm_f32)(seq, hd, seq, &scores, seq, &v[v0..], d, &mut res, hd);
+            for (o, &s) in res.chunks_exact_mut(hd).zip(&inv) {
+                for x in o {
+                    *x *= s;
                 }
             }
             res

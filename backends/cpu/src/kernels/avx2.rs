@@ -44,6 +44,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     geglu,
     gelu_erf,
     exp_sum,
+    gemm_f32,
 };
 
 // ---------------------------------------------------------------------------
@@ -121,6 +122,23 @@ fn gelu_erf(x: &mut [f32]) {
 fn exp_sum(x: &mut [f32], shift: f32) -> f32 {
     // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels).
     unsafe { super::x86_math::exp_sum(x, shift) }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm_f32(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    super::check_gemm_f32((m, n, k), (a, lda), (b, ldb), (c, ldc));
+    // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels); shapes checked above.
+    unsafe { super::x86_math::gemm_f32(m, n, k, a, lda, b, ldb, c, ldc) }
 }
 
 fn f32_to_f16(x: &[f32], out: &mut [u8]) {
@@ -423,6 +441,35 @@ unsafe fn dot_q8_0_avx2(w: &[u8], a: &[BlockQ8]) -> f32 {
     unsafe { drive::<Q8_0_BLOCK_BYTES>(w, a, block_q8_0).0 }
 }
 
+/// Sub-block `j` · `ab` as eight lane partial sums (f32), signed × signed
+/// through the sign trick.
+///
+/// # Safety
+/// `blk` must point to `kind.block_bytes()` readable bytes and `j < kind.block_len() / 32`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn sub_dot(kind: QuantKind, blk: *const u8, j: usize, ab: &BlockQ8) -> __m256 {
+    // SAFETY: forwarded.
+    mul_sum_i8_i8(unsafe { codes(kind, blk, j) }, load_act(ab))
+}
+
+/// One 32-value block (Q5_0/Q5_1) into `acc` (and its `m·s_a` into `side`).
+///
+/// # Safety
+/// `blk` points to a whole block of `kind`, a 32-value format.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn step32(kind: QuantKind, blk: *const u8, ab: &BlockQ8, acc: &mut __m256, side: &mut f32) {
+    // SAFETY: the block's first 4 bytes are readable (caller).
+    let (d, m) = unsafe { super::x86_unpack::f16x2(blk) };
+    if matches!(kind, QuantKind::Q4_1 | QuantKind::Q5_1) {
+        *side = m.mul_add(ab.s, *side);
+    }
+    // SAFETY: forwarded; sub-block 0.
+    let p = unsafe { sub_dot(kind, blk, 0, ab) };
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(d * ab.d), p, *acc);
+}
+
 /// Any format through the shared sub-block decoder: per 32 values one signed
 /// integer dot (sign trick), scaled per 16-value half, plus `m·s_a`.
 ///
@@ -436,22 +483,43 @@ unsafe fn dot_kind<const K: u8>(w: &[u8], a: &[BlockQ8]) -> f32 {
         kind,
         QuantKind::Q4_1 | QuantKind::Q5_1 | QuantKind::Q4_K | QuantKind::Q5_K
     );
+    // Four accumulators indexed by constants (unrolled groups of four
+    // sub-blocks) so they stay in registers.
     let mut acc = [_mm256_setzero_ps(); 4];
     let mut side = 0f32;
-    for (s, ab) in a.chunks_exact(per).enumerate() {
-        // SAFETY: storage block s lies inside w by the length precondition.
-        let blk = unsafe { w.as_ptr().add(s * bb) };
-        // SAFETY: blk holds a whole block.
-        let (ds, ms) = unsafe { block_scales(kind, blk) };
-        for (j, ab) in ab.iter().enumerate() {
-            // SAFETY: blk holds a whole block and j < per.
-            let q = unsafe { codes(kind, blk, j) };
-            let (dv, m) = (lane_scales(kind, &ds, j), ms[j]);
-            let p = mul_sum_i8_i8(q, load_act(ab));
-            let k = (s * per + j) & 3;
-            acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(ab.d)), p, acc[k]);
-            if has_min {
-                side = m.mul_add(ab.s, side);
+    if per == 1 {
+        // 32-value formats: d (and m) straight from the block's first f16s.
+        let quads = a.len() / 4;
+        for q in 0..quads {
+            for (g, acc) in acc.iter_mut().enumerate() {
+                let b = 4 * q + g;
+                // SAFETY: block b lies inside w by the length precondition.
+                unsafe { step32(kind, w.as_ptr().add(b * bb), &a[b], acc, &mut side) };
+            }
+        }
+        for (b, ab) in a.iter().enumerate().skip(4 * quads) {
+            // SAFETY: block b lies inside w by the length precondition.
+            unsafe { step32(kind, w.as_ptr().add(b * bb), ab, &mut acc[0], &mut side) };
+        }
+    } else {
+        // K-quants: scales once per super-block, then two groups of four sub-blocks.
+        for (sb, abs) in a.chunks_exact(per).enumerate() {
+            // SAFETY: storage block sb lies inside w by the length precondition.
+            let blk = unsafe { w.as_ptr().add(sb * bb) };
+            // SAFETY: as above.
+            let (ds, ms) = unsafe { block_scales(kind, blk) };
+            for h in 0..per / 4 {
+                for (g, acc) in acc.iter_mut().enumerate() {
+                    let jj = 4 * h + g;
+                    let ab = &abs[jj];
+                    if has_min {
+                        side = ms[jj].mul_add(ab.s, side);
+                    }
+                    // SAFETY: blk holds a whole block and jj < per.
+                    let p = unsafe { sub_dot(kind, blk, jj, ab) };
+                    let sc = _mm256_mul_ps(lane_scales(kind, &ds, jj), _mm256_set1_ps(ab.d));
+                    *acc = _mm256_fmadd_ps(sc, p, *acc);
+                }
             }
         }
     }

@@ -16,7 +16,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use super::avx2::{load_act, load_ds, load_f16x2, load_nibbles, scale8};
-use super::x86_unpack::{block_scales, codes, kind_of, lane_scales};
+use super::x86_unpack::{block_scales, codes, kind_of, lane_scales, nibbles};
 use super::QuantKind;
 use super::{
     check, q8_scale, BlockQ8, Isa, Kernels, Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES,
@@ -46,6 +46,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     geglu,
     gelu_erf,
     exp_sum,
+    gemm_f32,
 };
 
 // ---------------------------------------------------------------------------
@@ -124,6 +125,23 @@ fn gelu_erf(x: &mut [f32]) {
 fn exp_sum(x: &mut [f32], shift: f32) -> f32 {
     // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels).
     unsafe { super::x86_math::exp_sum(x, shift) }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm_f32(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    super::check_gemm_f32((m, n, k), (a, lda), (b, ldb), (c, ldc));
+    // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels); shapes checked above.
+    unsafe { super::x86_math::gemm_f32(m, n, k, a, lda, b, ldb, c, ldc) }
 }
 
 fn f32_to_f16(x: &[f32], out: &mut [u8]) {
@@ -225,8 +243,90 @@ unsafe fn block_q8_0(blk: *const u8, ab: &BlockQ8) -> (__m256, __m256, __m128) {
     (p, sc, _mm_setzero_ps())
 }
 
-/// Any format through the shared sub-block decoder (GEMV): per 32 values one
-/// `vpdpbusd` (sign trick), scaled per 16-value half, plus `m·s_a`.
+/// Sub-block `j` as unsigned codes `q + bias` (16 for Q5_0, 0 for the formats
+/// with an offset term), using AVX-512BW byte masks for the fifth bits: one masked add
+/// instead of the AVX2 decoder's shuffle/compare sequence.
+///
+/// # Safety
+/// `blk` must point to `kind.block_bytes()` readable bytes, `j < kind.block_len() / 32`;
+/// `kind` is one of Q5_0, Q5_1, Q4_K, Q5_K; the AVX-512 set available.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn ucodes(kind: QuantKind, blk: *const u8, j: usize) -> __m256i {
+    let sixteen = _mm256_set1_epi8(16);
+    // SAFETY (all arms): offsets inside the block by the layouts in `blocks`.
+    unsafe {
+        match kind {
+            QuantKind::Q5_0 | QuantKind::Q5_1 => {
+                let off = if kind == QuantKind::Q5_0 { 2 } else { 4 };
+                let nib = nibbles(blk.add(off + 4));
+                let bits = blk.add(off).cast::<u32>().read_unaligned();
+                _mm256_mask_add_epi8(nib, bits, nib, sixteen)
+            }
+            QuantKind::Q5_K => {
+                let qs = _mm256_loadu_si256(blk.add(48 + 32 * (j / 2)).cast::<__m256i>());
+                let qh = _mm256_loadu_si256(blk.add(16).cast::<__m256i>());
+                let lo = _mm256_and_si256(
+                    _mm256_srl_epi16(qs, _mm_cvtsi32_si128(4 * (j as i32 % 2))),
+                    _mm256_set1_epi8(0x0F),
+                );
+                let m = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((1u8 << j) as i8));
+                _mm256_mask_add_epi8(lo, m, lo, sixteen)
+            }
+            _ => codes(kind, blk, j),
+        }
+    }
+}
+
+/// The eight lane partial sums (as f32) of sub-block `j` · `ab`: one
+/// `vpdpbusd` of the unsigned codes with the activations, started from
+/// `−16·Σa` for Q5_0 (one `vmovd`), so the lanes add up to the exact integer
+/// dot, lanes 0..4 holding the first 16 values; Q6_K uses the sign trick.
+///
+/// # Safety
+/// As [`ucodes`].
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn sub_dot(kind: QuantKind, blk: *const u8, j: usize, ab: &BlockQ8) -> __m256 {
+    if kind == QuantKind::Q6_K {
+        // Signed codes and the sign trick: cheaper here than re-biasing both halves.
+        // SAFETY: forwarded.
+        let q = unsafe { codes(kind, blk, j) };
+        return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(
+            _mm256_setzero_si256(),
+            _mm256_abs_epi8(q),
+            _mm256_sign_epi8(load_act(ab), q),
+        ));
+    }
+    // SAFETY: forwarded.
+    let u = unsafe { ucodes(kind, blk, j) };
+    let init = match kind {
+        QuantKind::Q5_0 => _mm256_zextsi128_si256(_mm_cvtsi32_si128(-16 * (ab.h[0] + ab.h[1]))),
+        _ => _mm256_setzero_si256(),
+    };
+    _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(init, u, load_act(ab)))
+}
+
+/// One 32-value block (Q5_0/Q5_1) into `acc` (and its `m·s_a` into `side`).
+///
+/// # Safety
+/// `blk` points to a whole block of `kind`, a 32-value format.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn step32(kind: QuantKind, blk: *const u8, ab: &BlockQ8, acc: &mut __m256, side: &mut f32) {
+    // SAFETY: the block's first 4 bytes are readable (caller).
+    let (d, m) = unsafe { super::x86_unpack::f16x2(blk) };
+    if matches!(kind, QuantKind::Q4_1 | QuantKind::Q5_1) {
+        *side = m.mul_add(ab.s, *side);
+    }
+    // SAFETY: forwarded; sub-block 0.
+    let p = unsafe { sub_dot(kind, blk, 0, ab) };
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(d * ab.d), p, *acc);
+}
+
+/// Any of Q5_0, Q5_1, Q4_K, Q5_K, Q6_K through the shared scales and
+/// [`sub_dot`] (GEMV): per 32 values one integer dot, scaled per 16-value
+/// half, plus `m·s_a`.
 ///
 /// # Safety
 /// AVX-512 set available; `w.len() == kind_of(K).row_bytes(a.len())`.
@@ -238,26 +338,43 @@ unsafe fn dot_kind<const K: u8>(w: &[u8], a: &[BlockQ8]) -> f32 {
         kind,
         QuantKind::Q4_1 | QuantKind::Q5_1 | QuantKind::Q4_K | QuantKind::Q5_K
     );
+    // Four accumulators indexed by constants (unrolled groups of four
+    // sub-blocks) so they stay in registers.
     let mut acc = [_mm256_setzero_ps(); 4];
     let mut side = 0f32;
-    for (s, ab) in a.chunks_exact(per).enumerate() {
-        // SAFETY: storage block s lies inside w by the length precondition.
-        let blk = unsafe { w.as_ptr().add(s * bb) };
-        // SAFETY: blk holds a whole block.
-        let (ds, ms) = unsafe { block_scales(kind, blk) };
-        for (j, ab) in ab.iter().enumerate() {
-            // SAFETY: blk holds a whole block and j < per.
-            let q = unsafe { codes(kind, blk, j) };
-            let (dv, m) = (lane_scales(kind, &ds, j), ms[j]);
-            let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(
-                _mm256_setzero_si256(),
-                _mm256_abs_epi8(q),
-                _mm256_sign_epi8(load_act(ab), q),
-            ));
-            let k = (s * per + j) & 3;
-            acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(ab.d)), p, acc[k]);
-            if has_min {
-                side = m.mul_add(ab.s, side);
+    if per == 1 {
+        // 32-value formats: d (and m) straight from the block's first f16s.
+        let quads = a.len() / 4;
+        for q in 0..quads {
+            for (g, acc) in acc.iter_mut().enumerate() {
+                let b = 4 * q + g;
+                // SAFETY: block b lies inside w by the length precondition.
+                unsafe { step32(kind, w.as_ptr().add(b * bb), &a[b], acc, &mut side) };
+            }
+        }
+        for (b, ab) in a.iter().enumerate().skip(4 * quads) {
+            // SAFETY: block b lies inside w by the length precondition.
+            unsafe { step32(kind, w.as_ptr().add(b * bb), ab, &mut acc[0], &mut side) };
+        }
+    } else {
+        // K-quants: scales once per super-block, then two groups of four sub-blocks.
+        for (sb, abs) in a.chunks_exact(per).enumerate() {
+            // SAFETY: storage block sb lies inside w by the length precondition.
+            let blk = unsafe { w.as_ptr().add(sb * bb) };
+            // SAFETY: as above.
+            let (ds, ms) = unsafe { block_scales(kind, blk) };
+            for h in 0..per / 4 {
+                for (g, acc) in acc.iter_mut().enumerate() {
+                    let jj = 4 * h + g;
+                    let ab = &abs[jj];
+                    if has_min {
+                        side = ms[jj].mul_add(ab.s, side);
+                    }
+                    // SAFETY: blk holds a whole block and jj < per.
+                    let p = unsafe { sub_dot(kind, blk, jj, ab) };
+                    let sc = _mm256_mul_ps(lane_scales(kind, &ds, jj), _mm256_set1_ps(ab.d));
+                    *acc = _mm256_fmadd_ps(sc, p, *acc);
+                }
             }
         }
     }

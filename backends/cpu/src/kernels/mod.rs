@@ -57,6 +57,8 @@ pub mod scalar;
 mod avx2;
 // AVX-512 intrinsics (incl. `_mm256_dpbusd_epi32`) are stable since Rust 1.89, so this
 // module needs at least that toolchain whatever the workspace `rust-version` says.
+#[cfg(target_arch = "aarch64")]
+mod arm_unpack;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 #[cfg(target_arch = "x86_64")]
@@ -373,6 +375,9 @@ pub struct Kernels {
     /// `x[i] = e^(x[i] − shift)`, returning Σ x[i]: softmax numerators
     /// (−inf entries become 0); within a few ulps of `f32::exp`.
     pub exp_sum: fn(x: &mut [f32], shift: f32) -> f32,
+    /// Small f32 GEMM (attention blocks): `c[i·ldc + j] = Σ_p a[i·lda + p]·b[p·ldb + j]`
+    /// for `(m, n, k)`; overwrites `c`. Order of the sums may differ between ISAs.
+    pub gemm_f32: GemmF32Fn,
     /// Quantized GEMM (prefill): `out[r * ldo + t]` = row r of `w` · token t
     /// of `a`, for every row of `w` and every token of `a` (`a.len() / nb`
     /// tokens of `nb` blocks). ISAs with a register-blocked kernel decode each
@@ -388,6 +393,34 @@ pub struct Kernels {
 /// `(kind, weights, activations, blocks per row/token, out, where each result goes)`.
 pub type GemmFn =
     fn(kind: QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], lay: OutLayout);
+
+/// Signature of [`Kernels::gemm_f32`]: `(m, n, k, a, lda, b, ldb, c, ldc)`.
+pub type GemmF32Fn = fn(usize, usize, usize, &[f32], usize, &[f32], usize, &mut [f32], usize);
+
+/// Checks a `gemm_f32` call's slices against its shapes (once per call).
+pub(crate) fn check_gemm_f32(
+    (m, n, k): (usize, usize, usize),
+    (a, lda): (&[f32], usize),
+    (b, ldb): (&[f32], usize),
+    (c, ldc): (&[f32], usize),
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        k <= lda && n <= ldb && n <= ldc,
+        "gemm_f32: stride smaller than a row"
+    );
+    assert!(
+        k == 0 || a.len() >= (m - 1) * lda + k,
+        "gemm_f32: a too small"
+    );
+    assert!(
+        k == 0 || b.len() >= (k - 1) * ldb + n,
+        "gemm_f32: b too small"
+    );
+    assert!(c.len() >= (m - 1) * ldc + n, "gemm_f32: c too small");
+}
 
 /// Where a GEMM writes the result for (weight row `r`, token `t`): row-major
 /// `out[r * stride + t]`, or token-major `out[t * stride + r]` — the layout of
@@ -1097,6 +1130,53 @@ mod tests {
     }
 
     // ---------- property tests: every ISA against scalar ----------
+
+    /// Every ISA's f32 GEMM equals the scalar triple loop within the
+    /// reordering bound, for ragged shapes and padded strides.
+    #[test]
+    fn gemm_f32_matches_scalar() {
+        let mut st = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            st ^= st << 13;
+            st ^= st >> 7;
+            st ^= st << 17;
+            ((st >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        };
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (3, 17, 5),
+            (4, 16, 32),
+            (7, 33, 64),
+            (13, 128, 32),
+            (5, 15, 0),
+        ] {
+            let (lda, ldb, ldc) = (k + 3, n + 5, n + 1);
+            let a: Vec<f32> = (0..m * lda).map(|_| next()).collect();
+            let b: Vec<f32> = (0..k.max(1) * ldb).map(|_| next()).collect();
+            let mut want = vec![9.0f32; m * ldc];
+            scalar::gemm_f32(m, n, k, &a, lda, &b, ldb, &mut want, ldc);
+            for isa in Isa::supported() {
+                let mut got = vec![9.0f32; m * ldc];
+                (isa.kernels().gemm_f32)(m, n, k, &a, lda, &b, ldb, &mut got, ldc);
+                for i in 0..m {
+                    for j in 0..ldc {
+                        let (g, w) = (got[i * ldc + j], want[i * ldc + j]);
+                        if j >= n {
+                            assert_eq!(g, 9.0, "{isa}: wrote past n");
+                            continue;
+                        }
+                        let abs: f32 = (0..k)
+                            .map(|p| (a[i * lda + p] * b[p * ldb + j]).abs())
+                            .sum();
+                        assert!(
+                            (g - w).abs() <= 2.0 * (k as f32 + 2.0) * f32::EPSILON * abs,
+                            "{isa} ({m},{n},{k}) [{i},{j}] {g} vs {w}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     /// The SIMD `exp_sum` stays within 4 ulps (relative 5e-7) of `f32::exp`
     /// per element and its sum within 1e-6 relative, −inf giving exact zeros.

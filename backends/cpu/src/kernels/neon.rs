@@ -7,6 +7,11 @@
 //! are converted through a small stack buffer with the `half` crate, then go
 //! through the f32 kernels.
 //!
+//! Q5_0, Q5_1 and the K-quants go through the shared sub-block decoder
+//! [`super::arm_unpack`] (see [`dot_kind`]); their codes are small (|q| ≤ 32),
+//! so up to four products are summed in i16 lanes (`vmull_s8`/`vmlal_s8`)
+//! before the widening pairwise adds.
+//!
 //! The wrappers are `pub(super)` so that the `neondot` table can reuse the
 //! kernels that do not involve int8 products; they remain reachable only
 //! through `Isa::Neon.kernels()` / `Isa::NeonDot.kernels()`, i.e. after NEON
@@ -14,9 +19,10 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+use super::arm_unpack::{act, block_scales, codes, f16_bits, f32x4, f32x4_at, halves, kind_of};
 use super::{
-    check, q8_scale, BlockQ8, Isa, Kernels, Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES,
-    QK,
+    check, q8_scale, BlockQ8, Isa, Kernels, QuantKind, Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES,
+    Q8_0_BLOCK_BYTES, QK,
 };
 use core::arch::aarch64::*;
 use half::f16;
@@ -28,12 +34,11 @@ pub(super) static KERNELS: Kernels = Kernels {
     dot_q4_0,
     dot_q4_1,
     dot_q8_0,
-    // Q5_0/Q5_1 and the K-quants: the portable kernels (no NEON decoder yet).
-    dot_q5_0: super::scalar::dot_kind::<2>,
-    dot_q5_1: super::scalar::dot_kind::<3>,
-    dot_q4_k: super::scalar::dot_kind::<5>,
-    dot_q5_k: super::scalar::dot_kind::<6>,
-    dot_q6_k: super::scalar::dot_kind::<7>,
+    dot_q5_0: dot_kind_wrapper::<2>,
+    dot_q5_1: dot_kind_wrapper::<3>,
+    dot_q4_k: dot_kind_wrapper::<5>,
+    dot_q5_k: dot_kind_wrapper::<6>,
+    dot_q6_k: dot_kind_wrapper::<7>,
     dot_f32,
     dot_f16_f32,
     axpy_f32,
@@ -44,6 +49,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     geglu: super::scalar::geglu,
     gelu_erf: super::scalar::gelu_erf,
     exp_sum: super::scalar::exp_sum,
+    gemm_f32: super::scalar::gemm_f32,
 };
 
 pub(super) fn quantize_q8(x: &[f32], out: &mut [BlockQ8]) {
@@ -68,6 +74,15 @@ fn dot_q8_0(w: &[u8], a: &[BlockQ8]) -> f32 {
     check::quant_row(w, a, Q8_0_BLOCK_BYTES);
     // SAFETY: neon detected (only reachable via Isa::kernels); lengths checked above.
     unsafe { dot_q8_0_neon(w, a) }
+}
+
+/// The formats decoded through [`super::arm_unpack`] (`K` = index in
+/// [`QuantKind::ALL`]: 2, 3, 5, 6 or 7).
+fn dot_kind_wrapper<const K: u8>(w: &[u8], a: &[BlockQ8]) -> f32 {
+    check::kind_row(w, a, kind_of(K));
+    // SAFETY: neon detected (only reachable via Isa::kernels); lengths checked above;
+    // the table only instantiates K in {2, 3, 5, 6, 7}.
+    unsafe { dot_kind::<K>(w, a) }
 }
 
 pub(super) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
@@ -224,6 +239,131 @@ unsafe fn dot_q8_0_neon(w: &[u8], a: &[BlockQ8]) -> f32 {
         acc[i & 1] = vfmaq_n_f32(acc[i & 1], vcvtq_f32_s32(sumi), d * ab.d);
     }
     vaddvq_f32(vaddq_f32(acc[0], acc[1]))
+}
+
+/// Products of one 32-value sub-block with its activations in eight i16
+/// lanes, four products per lane (`vmull_s8` + three `vmlal_s8`): exact for
+/// codes |q| ≤ 31 (every format here but Q6_K), as 4·31·128 < 2^15.
+#[inline]
+#[target_feature(enable = "neon")]
+fn prod32(w: (int8x16_t, int8x16_t), a: (int8x16_t, int8x16_t)) -> int16x8_t {
+    let p = vmull_s8(vget_low_s8(w.0), vget_low_s8(a.0));
+    let p = vmlal_high_s8(p, w.0, a.0);
+    let p = vmlal_s8(p, vget_low_s8(w.1), vget_low_s8(a.1));
+    vmlal_high_s8(p, w.1, a.1)
+}
+
+/// `[Σ lanes of p[0], …, Σ lanes of p[3]]` for four [`prod32`] results. The
+/// first pairwise add stays in i16 (eight products per lane: ≤ 8·31·128 =
+/// 31744 < 2^15), then widens.
+#[inline]
+#[target_feature(enable = "neon")]
+fn sum4(p: [int16x8_t; 4]) -> int32x4_t {
+    vpaddq_s32(
+        vpaddlq_s16(vpaddq_s16(p[0], p[1])),
+        vpaddlq_s16(vpaddq_s16(p[2], p[3])),
+    )
+}
+
+/// Q6_K (|q| ≤ 32, halves scaled separately): one sub-block's products as
+/// `[half 0, half 0, half 1, half 1]` partial sums (two products per i16 lane,
+/// four after the first pairwise add: ≤ 4·32·128 = 2^14).
+#[inline]
+#[target_feature(enable = "neon")]
+fn halves_sums(w: (int8x16_t, int8x16_t), a: (int8x16_t, int8x16_t)) -> int32x4_t {
+    let h0 = vmlal_high_s8(vmull_s8(vget_low_s8(w.0), vget_low_s8(a.0)), w.0, a.0);
+    let h1 = vmlal_high_s8(vmull_s8(vget_low_s8(w.1), vget_low_s8(a.1)), w.1, a.1);
+    vpaddlq_s16(vpaddq_s16(h0, h1))
+}
+
+/// Any format through the shared sub-block decoder, four 32-value sub-blocks
+/// per step: their exact integer dots are folded into one vector (one lane
+/// per sub-block; for Q6_K, whose halves have their own scales, two vectors
+/// with one lane per half), converted once and FMA'd by the scales `d_w·d_a`;
+/// `Σ m·s_a` (Q5_1, Q4_K, Q5_K) goes to a side vector. Storage-block scales
+/// are decoded once per block: per K-quant super-block with
+/// [`block_scales`], four blocks' f16 `d` (and `m`) at once for Q5_0/Q5_1.
+///
+/// # Safety
+/// neon available; `w.len() == kind_of(K).row_bytes(a.len())`; `K` is 2, 3, 5,
+/// 6 or 7 (codes |q| ≤ 32: Q8_0's would overflow the i16 partial sums).
+#[target_feature(enable = "neon")]
+unsafe fn dot_kind<const K: u8>(w: &[u8], a: &[BlockQ8]) -> f32 {
+    let kind = kind_of(K);
+    debug_assert!(matches!(K, 2 | 3 | 5 | 6 | 7));
+    debug_assert_eq!(Some(w.len()), kind.row_bytes(a.len()));
+    let (bb, per) = (kind.block_bytes(), kind.block_len() / QK);
+    let has_min = matches!(kind, QuantKind::Q5_1 | QuantKind::Q4_K | QuantKind::Q5_K);
+    let wp = w.as_ptr();
+    let mut acc = [vdupq_n_f32(0.0); 2];
+    let mut side = vdupq_n_f32(0.0);
+    let mut tail = 0f32;
+    if per == 1 {
+        // Q5_0 / Q5_1: four 32-value storage blocks per step.
+        for (g, q) in a.chunks_exact(4).enumerate() {
+            // SAFETY: blocks 4g..4g+4 < a.len() lie inside `w` (length precondition).
+            let blk: [*const u8; 4] = core::array::from_fn(|i| unsafe { wp.add((4 * g + i) * bb) });
+            let sums = sum4(core::array::from_fn(|i| {
+                // SAFETY: each pointer addresses one whole block (see above).
+                prod32(unsafe { codes(kind, blk[i], 0) }, act(&q[i]))
+            }));
+            // SAFETY: every block starts with its f16 `d` (see above for the bounds).
+            let dw = halves(blk.map(|p| unsafe { f16_bits(p) }));
+            let da = f32x4(core::array::from_fn(|i| q[i].d));
+            acc[g & 1] = vfmaq_f32(acc[g & 1], vcvtq_f32_s32(sums), vmulq_f32(dw, da));
+            if has_min {
+                // SAFETY: Q5_1's `m` is bytes 2..4 of each block (see above for the bounds).
+                let m = halves(blk.map(|p| unsafe { f16_bits(p.add(2)) }));
+                side = vfmaq_f32(side, m, f32x4(core::array::from_fn(|i| q[i].s)));
+            }
+        }
+        for (i, ab) in a.iter().enumerate().skip(a.len() / 4 * 4) {
+            // SAFETY: block i < a.len() lies inside `w` (length precondition).
+            let blk = unsafe { wp.add(i * bb) };
+            // SAFETY: blk holds a whole block; sub-block 0 is its only one.
+            let ((d, m), q) = unsafe { (block_scales(kind, blk), codes(kind, blk, 0)) };
+            let s = vaddlvq_s16(prod32(q, act(ab)));
+            tail += d[0] * ab.d * s as f32 + m[0] * ab.s;
+        }
+    } else {
+        // K-quants: eight sub-blocks per super-block, in two steps of four.
+        for (s, sb) in a.chunks_exact(per).enumerate() {
+            // SAFETY: super-block s lies inside `w` (length precondition).
+            let blk = unsafe { wp.add(s * bb) };
+            // SAFETY: blk holds a whole block.
+            let (ds, ms) = unsafe { block_scales(kind, blk) };
+            for g in 0..per / 4 {
+                let (q, j0) = (&sb[4 * g..4 * g + 4], 4 * g);
+                let da = f32x4(core::array::from_fn(|i| q[i].d));
+                // ds[2j], ds[2j + 1]: the half scales of sub-block j.
+                let (d0, d1) = (f32x4_at(&ds, 2 * j0), f32x4_at(&ds, 2 * j0 + 4));
+                if kind == QuantKind::Q6_K {
+                    let x: [int32x4_t; 4] = core::array::from_fn(|i| {
+                        // SAFETY: blk holds a whole block and j0 + i < 8.
+                        halves_sums(unsafe { codes(kind, blk, j0 + i) }, act(&q[i]))
+                    });
+                    // Lanes: [h0, h1] of sub-blocks j0, j0+1 / of j0+2, j0+3.
+                    let (s0, s1) = (vpaddq_s32(x[0], x[1]), vpaddq_s32(x[2], x[3]));
+                    let (a0, a1) = (vzip1q_f32(da, da), vzip2q_f32(da, da));
+                    acc[0] = vfmaq_f32(acc[0], vcvtq_f32_s32(s0), vmulq_f32(d0, a0));
+                    acc[1] = vfmaq_f32(acc[1], vcvtq_f32_s32(s1), vmulq_f32(d1, a1));
+                } else {
+                    let sums = sum4(core::array::from_fn(|i| {
+                        // SAFETY: blk holds a whole block and j0 + i < 8.
+                        prod32(unsafe { codes(kind, blk, j0 + i) }, act(&q[i]))
+                    }));
+                    // Both halves share the scale: one per sub-block (even entries).
+                    let d = vuzp1q_f32(d0, d1);
+                    acc[g & 1] = vfmaq_f32(acc[g & 1], vcvtq_f32_s32(sums), vmulq_f32(d, da));
+                    if has_min {
+                        let s = f32x4(core::array::from_fn(|i| q[i].s));
+                        side = vfmaq_f32(side, f32x4_at(&ms, j0), s);
+                    }
+                }
+            }
+        }
+    }
+    vaddvq_f32(vaddq_f32(acc[0], acc[1])) + vaddvq_f32(side) + tail
 }
 
 /// # Safety

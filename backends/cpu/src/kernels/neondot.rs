@@ -6,7 +6,8 @@
 //! `#[target_feature(enable = "neon,dotprod")]`. The table is selected only
 //! when `is_aarch64_feature_detected!("dotprod")` holds (see `Isa::NeonDot`).
 //! The f16 → f32 scale conversions use `fcvtl` (Armv8.0 Advanced SIMD, also
-//! through `asm!`: the fp16 vector intrinsics are unstable too).
+//! through `asm!`: the fp16 vector intrinsics are unstable too; the helper
+//! lives in [`super::arm_unpack`], shared with `neon`).
 //!
 //! Everything that involves no int8 products (quantization, f32/f16 kernels)
 //! is the plain NEON module's code.
@@ -14,6 +15,9 @@
 //! * Q4_0: nibbles minus 8 as i8, `sdot` with the activations.
 //! * Q4_1: nibbles (0..=15) as i8, `sdot`; plus m·s per block.
 //! * Q8_0: `sdot` of the raw i8 weights.
+//! * Q5_0, Q5_1, Q4_K, Q5_K, Q6_K: the shared sub-block decoder
+//!   [`super::arm_unpack`], `sdot` per sub-block (per half for Q6_K); see
+//!   [`dot_kind`].
 //!
 //! Every integer is exact: a lane sums at most 8 products of magnitude
 //! <= 128·127. Dots process four blocks per step: their four `sdot` results
@@ -26,9 +30,10 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+use super::arm_unpack::{act, block_scales, codes, f16_bits, f32x4, f32x4_at, halves, kind_of};
 use super::{
     check, neon, BlockQ8, Isa, Kernels, OutLayout, QuantKind, Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES,
-    Q8_0_BLOCK_BYTES,
+    Q8_0_BLOCK_BYTES, QK,
 };
 use core::arch::aarch64::*;
 use core::arch::asm;
@@ -41,12 +46,11 @@ pub(super) static KERNELS: Kernels = Kernels {
     dot_q4_0,
     dot_q4_1,
     dot_q8_0,
-    // Q5_0/Q5_1 and the K-quants: the portable kernels (no NEON decoder yet).
-    dot_q5_0: super::scalar::dot_kind::<2>,
-    dot_q5_1: super::scalar::dot_kind::<3>,
-    dot_q4_k: super::scalar::dot_kind::<5>,
-    dot_q5_k: super::scalar::dot_kind::<6>,
-    dot_q6_k: super::scalar::dot_kind::<7>,
+    dot_q5_0: dot_kind_wrapper::<2>,
+    dot_q5_1: dot_kind_wrapper::<3>,
+    dot_q4_k: dot_kind_wrapper::<5>,
+    dot_q5_k: dot_kind_wrapper::<6>,
+    dot_q6_k: dot_kind_wrapper::<7>,
     dot_f32: neon::dot_f32,
     dot_f16_f32: neon::dot_f16_f32,
     axpy_f32: neon::axpy_f32,
@@ -57,6 +61,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     geglu: super::scalar::geglu,
     gelu_erf: super::scalar::gelu_erf,
     exp_sum: super::scalar::exp_sum,
+    gemm_f32: super::scalar::gemm_f32,
 };
 
 // ---------------------------------------------------------------------------
@@ -82,6 +87,14 @@ fn dot_q8_0(w: &[u8], a: &[BlockQ8]) -> f32 {
     unsafe { dot::<Q8_0_BLOCK_BYTES>(w, a) }
 }
 
+/// The formats decoded through [`super::arm_unpack`] (`K` = index in
+/// [`QuantKind::ALL`]).
+fn dot_kind_wrapper<const K: u8>(w: &[u8], a: &[BlockQ8]) -> f32 {
+    check::kind_row(w, a, kind_of(K));
+    // SAFETY: neon+dotprod detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { dot_kind::<K>(w, a) }
+}
+
 // ---------------------------------------------------------------------------
 // Instructions without stable intrinsics
 // ---------------------------------------------------------------------------
@@ -104,43 +117,6 @@ fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
         );
     }
     acc
-}
-
-/// Four IEEE binary16 values (as bits) to f32, exactly: `fcvtl`.
-#[inline]
-#[target_feature(enable = "neon")]
-fn f16x4_to_f32(h: uint16x4_t) -> float32x4_t {
-    let out: float32x4_t;
-    // SAFETY: `fcvtl` (half → single) is part of Armv8.0 Advanced SIMD, enabled for
-    // this function; it only reads and writes the two vector registers bound here.
-    unsafe {
-        asm!(
-            "fcvtl {out:v}.4s, {h:v}.4h",
-            out = lateout(vreg) out,
-            h = in(vreg) h,
-            options(pure, nomem, nostack, preserves_flags),
-        );
-    }
-    out
-}
-
-/// Four f16 values (as bits) to f32.
-#[inline]
-#[target_feature(enable = "neon")]
-fn halves(h: [u16; 4]) -> float32x4_t {
-    let bits = h
-        .iter()
-        .rev()
-        .fold(0u64, |acc, &x| (acc << 16) | u64::from(x));
-    f16x4_to_f32(vcreate_u16(bits))
-}
-
-/// Four f32 in a vector.
-#[inline]
-#[target_feature(enable = "neon")]
-fn f32x4(v: [f32; 4]) -> float32x4_t {
-    // SAFETY: reads exactly the 4 elements of `v`.
-    unsafe { vld1q_f32(v.as_ptr()) }
 }
 
 /// `[Σ lanes of s[0], …, Σ lanes of s[3]]`.
@@ -184,29 +160,11 @@ unsafe fn weights<const BB: usize>(blk: *const u8) -> (int8x16_t, int8x16_t) {
     }
 }
 
-/// The two halves of an activation block.
-#[inline]
-#[target_feature(enable = "neon")]
-fn act(b: &BlockQ8) -> (int8x16_t, int8x16_t) {
-    // SAFETY: `qs` is a 32-byte array; the two 16-byte loads cover it exactly.
-    unsafe { (vld1q_s8(b.qs.as_ptr()), vld1q_s8(b.qs.as_ptr().add(16))) }
-}
-
 /// Four lanes whose sum is the block's exact integer dot product.
 #[inline]
 #[target_feature(enable = "neon,dotprod")]
 fn isum(w: (int8x16_t, int8x16_t), a: (int8x16_t, int8x16_t)) -> int32x4_t {
     sdot(sdot(vdupq_n_s32(0), w.0, a.0), w.1, a.1)
-}
-
-/// The little-endian f16 bits at `p` (`d` of a block; `m` at `p + 2` for Q4_1).
-///
-/// # Safety
-/// `p` must point to 2 readable bytes.
-#[inline(always)]
-unsafe fn f16_bits(p: *const u8) -> u16 {
-    // SAFETY: 2 readable bytes (caller); read_unaligned has no alignment need.
-    u16::from_le(unsafe { p.cast::<u16>().read_unaligned() })
 }
 
 // ---------------------------------------------------------------------------
@@ -254,6 +212,99 @@ unsafe fn dot<const BB: usize>(w: &[u8], a: &[BlockQ8]) -> f32 {
         }
     }
     total
+}
+
+/// Any format through the shared sub-block decoder, four 32-value sub-blocks
+/// per step: each sub-block's exact integer dot is two `sdot`s (one per
+/// 16-value half for Q6_K, whose halves have their own scales); [`fold4`]
+/// turns four of them into one vector with one lane per sub-block (two
+/// vectors with one lane per half for Q6_K), converted once and FMA'd by the
+/// scales `d_w·d_a`; `Σ m·s_a` (Q5_1, Q4_K, Q5_K) goes to a side vector.
+/// Storage-block scales are decoded once per block: per K-quant super-block
+/// with [`block_scales`], four blocks' f16 `d` (and `m`) at once for
+/// Q5_0/Q5_1. Lanes sum at most 8 products of magnitude ≤ 32·128: exact.
+///
+/// # Safety
+/// neon + dotprod available; `w.len() == kind_of(K).row_bytes(a.len())`.
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn dot_kind<const K: u8>(w: &[u8], a: &[BlockQ8]) -> f32 {
+    let kind = kind_of(K);
+    debug_assert_eq!(Some(w.len()), kind.row_bytes(a.len()));
+    let (bb, per) = (kind.block_bytes(), kind.block_len() / QK);
+    let has_min = matches!(
+        kind,
+        QuantKind::Q4_1 | QuantKind::Q5_1 | QuantKind::Q4_K | QuantKind::Q5_K
+    );
+    let wp = w.as_ptr();
+    let mut acc = [vdupq_n_f32(0.0); 2];
+    let mut side = vdupq_n_f32(0.0);
+    let mut tail = 0f32;
+    if per == 1 {
+        // Q5_0 / Q5_1: four 32-value storage blocks per step.
+        for (g, q) in a.chunks_exact(4).enumerate() {
+            // SAFETY: blocks 4g..4g+4 < a.len() lie inside `w` (length precondition).
+            let blk: [*const u8; 4] = core::array::from_fn(|i| unsafe { wp.add((4 * g + i) * bb) });
+            let sums = fold4(core::array::from_fn(|i| {
+                // SAFETY: each pointer addresses one whole block (see above).
+                isum(unsafe { codes(kind, blk[i], 0) }, act(&q[i]))
+            }));
+            // SAFETY: every block starts with its f16 `d` (see above for the bounds).
+            let dw = halves(blk.map(|p| unsafe { f16_bits(p) }));
+            let da = f32x4(core::array::from_fn(|i| q[i].d));
+            acc[g & 1] = vfmaq_f32(acc[g & 1], vcvtq_f32_s32(sums), vmulq_f32(dw, da));
+            if has_min {
+                // SAFETY: Q5_1's `m` is bytes 2..4 of each block (see above for the bounds).
+                let m = halves(blk.map(|p| unsafe { f16_bits(p.add(2)) }));
+                side = vfmaq_f32(side, m, f32x4(core::array::from_fn(|i| q[i].s)));
+            }
+        }
+        for (i, ab) in a.iter().enumerate().skip(a.len() / 4 * 4) {
+            // SAFETY: block i < a.len() lies inside `w` (length precondition).
+            let blk = unsafe { wp.add(i * bb) };
+            // SAFETY: blk holds a whole block; sub-block 0 is its only one.
+            let ((d, m), q) = unsafe { (block_scales(kind, blk), codes(kind, blk, 0)) };
+            let s = vaddvq_s32(isum(q, act(ab)));
+            tail += d[0] * ab.d * s as f32 + m[0] * ab.s;
+        }
+    } else {
+        // K-quants: eight sub-blocks per super-block, in two steps of four.
+        let zero = vdupq_n_s32(0);
+        for (s, sb) in a.chunks_exact(per).enumerate() {
+            // SAFETY: super-block s lies inside `w` (length precondition).
+            let blk = unsafe { wp.add(s * bb) };
+            // SAFETY: blk holds a whole block.
+            let (ds, ms) = unsafe { block_scales(kind, blk) };
+            for g in 0..per / 4 {
+                let (q, j0) = (&sb[4 * g..4 * g + 4], 4 * g);
+                // SAFETY: blk holds a whole block and j0 + i < 8.
+                let c: [_; 4] = core::array::from_fn(|i| unsafe { codes(kind, blk, j0 + i) });
+                let x: [_; 4] = core::array::from_fn(|i| act(&q[i]));
+                let da = f32x4(core::array::from_fn(|i| q[i].d));
+                // ds[2j], ds[2j + 1]: the half scales of sub-block j.
+                let (d0, d1) = (f32x4_at(&ds, 2 * j0), f32x4_at(&ds, 2 * j0 + 4));
+                if kind == QuantKind::Q6_K {
+                    let h = |i: usize| (sdot(zero, c[i].0, x[i].0), sdot(zero, c[i].1, x[i].1));
+                    let (h0, h1, h2, h3) = (h(0), h(1), h(2), h(3));
+                    // Lanes: [h0, h1] of sub-blocks j0, j0+1 / of j0+2, j0+3.
+                    let s0 = fold4([h0.0, h0.1, h1.0, h1.1]);
+                    let s1 = fold4([h2.0, h2.1, h3.0, h3.1]);
+                    let (a0, a1) = (vzip1q_f32(da, da), vzip2q_f32(da, da));
+                    acc[0] = vfmaq_f32(acc[0], vcvtq_f32_s32(s0), vmulq_f32(d0, a0));
+                    acc[1] = vfmaq_f32(acc[1], vcvtq_f32_s32(s1), vmulq_f32(d1, a1));
+                } else {
+                    let sums = fold4(core::array::from_fn(|i| isum(c[i], x[i])));
+                    // Both halves share the scale: one per sub-block (even entries).
+                    let d = vuzp1q_f32(d0, d1);
+                    acc[g & 1] = vfmaq_f32(acc[g & 1], vcvtq_f32_s32(sums), vmulq_f32(d, da));
+                    if has_min {
+                        let s = f32x4(core::array::from_fn(|i| q[i].s));
+                        side = vfmaq_f32(side, f32x4_at(&ms, j0), s);
+                    }
+                }
+            }
+        }
+    }
+    vaddvq_f32(vaddq_f32(acc[0], acc[1])) + vaddvq_f32(side) + tail
 }
 
 // ---------------------------------------------------------------------------

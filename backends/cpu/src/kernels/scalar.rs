@@ -31,6 +31,7 @@ pub(crate) static KERNELS: Kernels = Kernels {
     geglu: geglu,
     gelu_erf: gelu_erf,
     exp_sum: exp_sum,
+    gemm_f32: gemm_f32,
 };
 
 #[inline(always)]
@@ -153,6 +154,31 @@ pub fn exp_sum(x: &mut [f32], shift: f32) -> f32 {
         sum += *v;
     }
     sum
+}
+
+/// Small f32 GEMM, the plain triple loop (one fused multiply-add per term).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_f32(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    super::check_gemm_f32((m, n, k), (a, lda), (b, ldb), (c, ldc));
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0f32;
+            for p in 0..k {
+                s = a[i * lda + p].mul_add(b[p * ldb + j], s);
+            }
+            c[i * ldc + j] = s;
+        }
+    }
 }
 
 /// Σ a_i·b_i.

@@ -179,3 +179,67 @@ pub(super) unsafe fn geglu(g: &mut [f32], u: &[f32]) {
 pub(super) unsafe fn gelu_erf(x: &mut [f32]) {
     map8(x, |v| gelu_erf8(v));
 }
+
+/// `c[i·ldc + j] = Σ_p a[i·lda + p] · b[p·ldb + j]` for i < m, j < n, p < k
+/// (overwrites `c`): tiles of 4 rows × 16 columns in eight ymm accumulators,
+/// one broadcast of `a` per row and two loads of `b` per step of `p`; the
+/// columns past the last multiple of 16 and the rows past the last multiple
+/// of 4 go through the same loop with narrower tiles.
+///
+/// # Safety
+/// AVX2 and FMA available; the slices hold every element the shapes name.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn gemm_f32(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let n16 = n / 16 * 16;
+    let mut i = 0;
+    while i < m {
+        let rows = (m - i).min(4);
+        for j in (0..n16).step_by(16) {
+            let mut acc = [[_mm256_setzero_ps(); 2]; 4];
+            for p in 0..k {
+                let bp = &b[p * ldb + j..p * ldb + j + 16];
+                // SAFETY: `bp` is exactly 16 floats.
+                let (b0, b1) = unsafe {
+                    (
+                        _mm256_loadu_ps(bp.as_ptr()),
+                        _mm256_loadu_ps(bp.as_ptr().add(8)),
+                    )
+                };
+                for (r, acc) in acc.iter_mut().enumerate().take(rows) {
+                    let av = _mm256_set1_ps(a[(i + r) * lda + p]);
+                    acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
+                }
+            }
+            for (r, acc) in acc.iter().enumerate().take(rows) {
+                let cr = &mut c[(i + r) * ldc + j..(i + r) * ldc + j + 16];
+                // SAFETY: `cr` is exactly 16 floats.
+                unsafe {
+                    _mm256_storeu_ps(cr.as_mut_ptr(), acc[0]);
+                    _mm256_storeu_ps(cr.as_mut_ptr().add(8), acc[1]);
+                }
+            }
+        }
+        for r in i..i + rows {
+            for j in n16..n {
+                let mut s = 0f32;
+                for p in 0..k {
+                    s = a[r * lda + p].mul_add(b[p * ldb + j], s);
+                }
+                c[r * ldc + j] = s;
+            }
+        }
+        i += rows;
+    }
+}

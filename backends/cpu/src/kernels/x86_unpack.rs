@@ -39,7 +39,7 @@ pub(super) const fn kind_of(id: u8) -> QuantKind {
 /// `p` must point to 16 readable bytes; AVX2 available.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn nibbles(p: *const u8) -> __m256i {
+pub(super) unsafe fn nibbles(p: *const u8) -> __m256i {
     // SAFETY: 16 readable bytes (caller).
     let qs = unsafe { _mm_loadu_si128(p.cast::<__m128i>()) };
     let both = _mm256_srlv_epi64(
@@ -132,7 +132,7 @@ pub(super) unsafe fn codes(kind: QuantKind, blk: *const u8, j: usize) -> __m256i
 /// 4 readable bytes at `p`; F16C available.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn f16x2(p: *const u8) -> (f32, f32) {
+pub(super) unsafe fn f16x2(p: *const u8) -> (f32, f32) {
     // SAFETY: 4 readable bytes (caller).
     let bits = unsafe { p.cast::<u32>().read_unaligned() };
     let v = _mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32));
