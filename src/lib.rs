@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use wisp_backend_cpu::{CpuBackend, CpuOptions, Isa};
+pub use wisp_backend_qnn::{Precision as QnnPrecision, QnnBackend, QnnError, QnnOptions};
 pub use wisp_engine::generate::{generate, GenerateOptions, Generated, Utf8Stream};
 pub use wisp_engine::model::encoder::EncoderModel;
 pub use wisp_engine::{
@@ -66,6 +67,9 @@ pub enum BackendChoice {
     Cpu,
     /// The scalar reference kernels (the oracle; slow, exact f32 activations).
     Reference,
+    /// The Qualcomm HTP through QNN (`$WISP_QNN_LIB`, default `libQnnHtp.so`),
+    /// with the SIMD CPU backend for what the NPU cannot run.
+    Qnn,
 }
 
 impl BackendChoice {
@@ -74,8 +78,9 @@ impl BackendChoice {
         match s {
             "cpu" => Ok(BackendChoice::Cpu),
             "reference" => Ok(BackendChoice::Reference),
+            "qnn" => Ok(BackendChoice::Qnn),
             other => Err(EngineError::InvalidArgument(format!(
-                "unknown backend {other:?} (available here: cpu, reference)"
+                "unknown backend {other:?} (available here: cpu, reference, qnn)"
             ))),
         }
     }
@@ -94,6 +99,53 @@ pub struct LoadOptions {
     pub no_fusion: bool,
     /// Time every op (`Backend::take_profile`); `wisp bench` uses it to report overhead.
     pub profile: bool,
+    /// QNN settings (used with [`BackendChoice::Qnn`]).
+    pub qnn: QnnSettings,
+}
+
+/// How the QNN backend is set up.
+#[derive(Clone, Debug, Default)]
+pub struct QnnSettings {
+    /// The library (else `$WISP_QNN_LIB`, else `libQnnHtp.so`).
+    pub library: Option<PathBuf>,
+    /// Activation ranges: uint8/uint16 activations as `sim` says; without one, fp16.
+    pub calibration: Option<Arc<wisp_engine::calibration::Calibration>>,
+    /// Per-tensor bit choice and clipping (the rules of `--sim-static`).
+    pub sim: wisp_engine::calibration::SimOptions,
+    /// Context cache directory; `None` takes `$WISP_QNN_CACHE` or `~/.cache/wisp/qnn`.
+    pub cache_dir: Option<PathBuf>,
+    /// Do not cache finalized contexts.
+    pub no_cache: bool,
+    /// Return every node's output from the NPU graphs (`wisp diff`).
+    pub expose_all: bool,
+}
+
+impl QnnSettings {
+    /// The backend options these settings give; `no_fallback` turns off the
+    /// run-time CPU fallback of partitions whose graph fails.
+    pub fn options(&self, no_fallback: bool) -> QnnOptions {
+        QnnOptions {
+            library: self.library.clone(),
+            precision: match &self.calibration {
+                Some(c) => QnnPrecision::Quantized {
+                    calib: c.clone(),
+                    sim: self.sim.clone(),
+                },
+                None => QnnPrecision::Fp16,
+            },
+            cache_dir: if self.no_cache {
+                None
+            } else {
+                Some(
+                    self.cache_dir
+                        .clone()
+                        .unwrap_or_else(wisp_backend_qnn::cache::default_dir),
+                )
+            },
+            cpu_fallback: !no_fallback,
+            expose_all: self.expose_all,
+        }
+    }
 }
 
 /// The backend list for `opts`, in priority order (fallback last).
@@ -105,6 +157,15 @@ pub fn backends(opts: &LoadOptions) -> Result<Vec<Arc<dyn Backend>>, EngineError
             profile: opts.profile,
         })?)],
         BackendChoice::Reference => vec![Arc::new(ReferenceBackend)],
+        BackendChoice::Qnn => {
+            let qnn = QnnBackend::new(opts.qnn.options(opts.placement.no_fallback))?;
+            let cpu = CpuBackend::new(CpuOptions {
+                threads: opts.threads,
+                isa: opts.isa,
+                profile: opts.profile,
+            })?;
+            vec![Arc::new(qnn), Arc::new(cpu)]
+        }
     })
 }
 
@@ -180,6 +241,38 @@ pub fn calibrate_decoder(
     Ok(rec.finish(texts.len(), percentile))
 }
 
+/// Prompt tokens per prefill graph on the NPU: prompts run in chunks of this
+/// many tokens, the rest one by one through the decode graph, so a decoder
+/// needs exactly two static shapes (buckets) per context size.
+pub const QNN_PREFILL_CHUNK: usize = 16;
+
+/// Evaluates `tokens` through fixed shape buckets: chunks of `chunk` tokens,
+/// then the remainder one token at a time (the decode bucket). Static-shape
+/// NPUs compile one graph per shape; this keeps the shapes to two.
+pub fn prefill_buckets(
+    session: &mut Session,
+    tokens: &[u32],
+    chunk: usize,
+) -> Result<(), EngineError> {
+    let chunk = chunk.max(1);
+    let mut at = 0;
+    while tokens.len() - at >= chunk {
+        session.eval(&tokens[at..at + chunk], LogitsMode::Last)?;
+        at += chunk;
+    }
+    for t in &tokens[at..] {
+        session.eval(&[*t], LogitsMode::Last)?;
+    }
+    Ok(())
+}
+
+/// Whether the first backend is the QNN emulator (latencies are then emulator latencies).
+pub fn runs_on_emulator(backends: &[Arc<dyn Backend>]) -> bool {
+    backends
+        .first()
+        .is_some_and(|b| b.name() == "qnn" && b.describe().contains("EMULATOR"))
+}
+
 /// Whether `path` holds an encoder (a folder, or a GGUF whose architecture is `bert`).
 pub fn is_encoder(path: &Path) -> bool {
     if path.is_dir() {
@@ -201,5 +294,7 @@ pub fn load_model(path: &Path, opts: &LoadOptions) -> Result<Arc<Model>, EngineE
     }
     let backends = backends(opts)?;
     let model = Model::load(path, backends, opts.placement.clone())?;
-    Ok(Arc::new(model.with_fusion(!opts.no_fusion)))
+    // The NPU takes the unfused ops (a fused gate/up matmul has no calibrated intermediate).
+    let fusion = !opts.no_fusion && opts.backend != BackendChoice::Qnn;
+    Ok(Arc::new(model.with_fusion(fusion)))
 }

@@ -47,6 +47,9 @@ enum Cmd {
     Quantize(QuantizeArgs),
     /// Record activation ranges of an encoder over calibration inputs (static quantization).
     Calibrate(CalibrateArgs),
+    /// Run a prompt on the reference kernels and on a backend (e.g. qnn) and
+    /// print, value by value, the first whose error exceeds its tolerance.
+    Diff(DiffArgs),
     /// Accuracy of a (quantized) model against its float base: embedding
     /// cosines for encoders, perplexity delta and top-1 agreement for decoders.
     Eval(EvalArgs),
@@ -143,6 +146,80 @@ impl SimArgs {
     }
 }
 
+/// QNN backend settings (`--backend qnn`).
+#[derive(Args, Clone, Default)]
+struct QnnArgs {
+    /// Calibration file for the NPU's static uint8/uint16 activations (without one: fp16).
+    #[arg(long = "qnn-calib")]
+    qnn_calib: Option<PathBuf>,
+    /// NPU activation bits: 8, 16, or 0 = per tensor as the calibration suggests.
+    #[arg(long = "qnn-bits", default_value_t = 0)]
+    qnn_bits: u32,
+    /// Comma-separated value-name substrings given 16 bits on the NPU.
+    #[arg(long = "qnn-wide", default_value = "")]
+    qnn_wide: String,
+    /// Use min/max instead of the percentile range for 8-bit NPU activations.
+    #[arg(long = "qnn-no-clip")]
+    qnn_no_clip: bool,
+    /// Context cache directory (default: $WISP_QNN_CACHE or ~/.cache/wisp/qnn).
+    #[arg(long = "qnn-cache")]
+    qnn_cache: Option<PathBuf>,
+    /// Do not cache finalized QNN contexts.
+    #[arg(long = "qnn-no-cache")]
+    qnn_no_cache: bool,
+}
+
+impl QnnArgs {
+    fn settings(&self) -> Result<wisp::QnnSettings, EngineError> {
+        if ![0, 8, 16].contains(&self.qnn_bits) {
+            return Err(EngineError::InvalidArgument(
+                "--qnn-bits must be 0, 8 or 16".into(),
+            ));
+        }
+        let calibration = match &self.qnn_calib {
+            Some(p) => Some(Arc::new(wisp::engine::calibration::Calibration::parse(
+                &read_text(p)?,
+            )?)),
+            None => None,
+        };
+        Ok(wisp::QnnSettings {
+            library: None,
+            calibration,
+            sim: wisp::engine::calibration::SimOptions {
+                bits: self.qnn_bits,
+                wide: self
+                    .qnn_wide
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                clip: !self.qnn_no_clip,
+            },
+            cache_dir: self.qnn_cache.clone(),
+            no_cache: self.qnn_no_cache,
+            expose_all: false,
+        })
+    }
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The input: a prompt (decoders) or a sentence (encoders).
+    #[arg(short = 'p', long = "prompt")]
+    prompt: String,
+    /// Relative tolerance, as a share of the value's largest reference magnitude.
+    #[arg(long, default_value_t = 0.05)]
+    rtol: f64,
+    /// Print every value, not only up to the first that exceeds its tolerance.
+    #[arg(long)]
+    all: bool,
+    /// Context size for decoders.
+    #[arg(short = 'c', long = "ctx-size", default_value_t = 256)]
+    ctx: usize,
+}
+
 #[derive(Args)]
 struct EvalArgs {
     #[command(flatten)]
@@ -200,6 +277,8 @@ struct EmbedArgs {
     batch: usize,
     #[command(flatten)]
     sim: SimArgs,
+    #[command(flatten)]
+    qnn: QnnArgs,
     /// Texts to embed.
     texts: Vec<String>,
 }
@@ -240,6 +319,8 @@ struct BenchArgs {
     backend: String,
     #[arg(long)]
     isa: Option<String>,
+    #[command(flatten)]
+    qnn: QnnArgs,
     /// One JSON object per line and row.
     #[arg(long)]
     json: bool,
@@ -285,24 +366,31 @@ struct ModelArgs {
     /// Run the graph without the fusion pass.
     #[arg(long)]
     no_fusion: bool,
+    #[command(flatten)]
+    qnn: QnnArgs,
 }
 
 impl ModelArgs {
-    fn load(&self) -> Result<Arc<Model>, EngineError> {
+    fn options(&self) -> Result<LoadOptions, EngineError> {
         let mut placement = PlacementOptions::from_env()?;
         placement.no_fallback = self.no_fallback;
         let isa = match &self.isa {
             Some(s) => Some(Isa::parse(s).map_err(EngineError::InvalidArgument)?),
             None => None,
         };
-        let opts = LoadOptions {
+        Ok(LoadOptions {
             backend: BackendChoice::parse(&self.backend)?,
             threads: self.threads,
             isa,
             placement,
             no_fusion: self.no_fusion,
             profile: false,
-        };
+            qnn: self.qnn.settings()?,
+        })
+    }
+
+    fn load(&self) -> Result<Arc<Model>, EngineError> {
+        let opts = self.options()?;
         let path = self.model.clone().unwrap_or_else(wisp::default_model_path);
         let t = Instant::now();
         let m = wisp::load_model(&path, &opts)?;
@@ -455,7 +543,22 @@ fn run(a: RunArgs) -> Result<(), EngineError> {
     let mut stream = Utf8Stream::default();
     let mut stdout = std::io::stdout().lock();
     let json = a.json;
-    let out = generate(&mut session, &prompt, &mut sampler, &opts, |id| {
+    // On the NPU the prompt runs through the fixed prefill bucket and the decode
+    // bucket; generation starts from its last token.
+    let qnn = model.backends()[0].name() == "qnn";
+    let t_prefill = Instant::now();
+    let start = if qnn && prompt.len() > 1 {
+        wisp::prefill_buckets(
+            &mut session,
+            &prompt[..prompt.len() - 1],
+            wisp::QNN_PREFILL_CHUNK,
+        )?;
+        prompt.len() - 1
+    } else {
+        0
+    };
+    let prefill_s = t_prefill.elapsed().as_secs_f64();
+    let out = generate(&mut session, &prompt[start..], &mut sampler, &opts, |id| {
         if !json {
             if let Ok(b) = tok.token_bytes(id, false) {
                 let s = stream.push(&b);
@@ -486,13 +589,29 @@ fn run(a: RunArgs) -> Result<(), EngineError> {
         let rest = stream.finish();
         let _ = writeln!(stdout, "{rest}");
     }
-    eprintln!(
-        "[prompt: {} tokens, {:.1} tok/s | generated: {} tokens, {:.1} tok/s]",
-        out.prompt_tokens,
-        out.prompt_tps(),
-        out.ids.len(),
-        out.decode_tps()
-    );
+    let label = if wisp::runs_on_emulator(model.backends()) {
+        " (QNN emulator latency, not device latency)"
+    } else {
+        ""
+    };
+    if start > 0 {
+        eprintln!(
+            "[prompt: {} tokens ({} in buckets, {:.2} s) | generated: {} tokens, {:.1} tok/s]{label}",
+            prompt.len(),
+            start,
+            prefill_s,
+            out.ids.len(),
+            out.decode_tps()
+        );
+    } else {
+        eprintln!(
+            "[prompt: {} tokens, {:.1} tok/s | generated: {} tokens, {:.1} tok/s]{label}",
+            out.prompt_tokens,
+            out.prompt_tps(),
+            out.ids.len(),
+            out.decode_tps()
+        );
+    }
     Ok(())
 }
 
@@ -609,7 +728,91 @@ fn human(bytes: usize) -> String {
     }
 }
 
+/// Prints a placement report: op counts per backend, partitions, fallback
+/// rates, boundary traffic, the reason of every fallback (and with `nodes`,
+/// every node's placement).
+fn print_report(r: &wisp::PlacementReport, nodes: bool) {
+    println!(
+        "nodes: {}, partitions: {}",
+        r.total_nodes,
+        r.partitions.len()
+    );
+    for (op, backend, c) in r.op_counts() {
+        println!("  {op:<18} {backend:<10} {c}");
+    }
+    let parts: Vec<String> = r
+        .partitions
+        .iter()
+        .map(|(b, n)| format!("{b}:{n}"))
+        .collect();
+    println!("partitions (backend:nodes): {}", parts.join(" "));
+    println!(
+        "fallback rate: {:.1}% of nodes, {:.1}% of FLOPs; boundary copies {} ({} bytes)",
+        100.0 * r.fallback_rate_nodes(),
+        100.0 * r.fallback_rate_flops(),
+        r.boundary_copies,
+        r.boundary_bytes
+    );
+    if r.backends.len() > 1 {
+        let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
+        for p in r.nodes.iter().filter(|p| p.backend != r.backends[0]) {
+            let why = p
+                .refused
+                .iter()
+                .map(|(b, w)| format!("{b}: {w}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            *reasons
+                .entry(format!("{} -> {} ({why})", p.op, p.backend))
+                .or_default() += 1;
+        }
+        for (why, n) in reasons {
+            println!("  fallback x{n}: {why}");
+        }
+    }
+    if nodes {
+        for p in &r.nodes {
+            let why = p
+                .refused
+                .iter()
+                .map(|(b, w)| format!("{b}: {w}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            println!("  {:<24} {:<10} {:<10} {}", p.value, p.op, p.backend, why);
+        }
+    }
+}
+
+/// `inspect` of an encoder (BERT): config, backends and the plan of one sequence.
+fn inspect_encoder(a: &InspectArgs, path: &std::path::Path) -> Result<(), EngineError> {
+    let model = wisp::load_encoder(path, &a.model.options()?)?;
+    println!("# encoder\n{}", model.source);
+    println!("\n# config\n{:?}", model.config());
+    println!(
+        "\n# backends\n{}",
+        model
+            .backends()
+            .iter()
+            .map(|b| b.describe())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let seq = a.prefill.clamp(1, model.config().max_positions);
+    let cg = model.compiled(&wisp::engine::model::bert::EncoderShape { batch: 1, seq })?;
+    println!("\n# plan: one sequence of {seq} tokens");
+    print_report(&cg.report, a.nodes);
+    println!(
+        "arena: {} for activations totalling {}",
+        human(cg.plan.layout.size),
+        human(cg.plan.layout.total_value_bytes)
+    );
+    Ok(())
+}
+
 fn inspect(a: InspectArgs) -> Result<(), EngineError> {
+    if let Some(p) = a.model.model.clone().filter(|p| wisp::is_encoder(p)) {
+        return inspect_encoder(&a, &p);
+    }
     let model = a.model.load()?;
     let f = model.file();
     println!("# file");
@@ -655,21 +858,7 @@ fn inspect(a: InspectArgs) -> Result<(), EngineError> {
         })?;
         let r = &cg.report;
         println!("\n# plan: {label} ({n} tokens, context {})", a.ctx);
-        println!(
-            "nodes: {}, partitions: {}",
-            r.total_nodes,
-            r.partitions.len()
-        );
-        for (op, backend, c) in r.op_counts() {
-            println!("  {op:<10} {backend:<10} {c}");
-        }
-        println!(
-            "fallback rate: {:.1}% of nodes, {:.1}% of FLOPs; boundary copies {} ({} bytes)",
-            100.0 * r.fallback_rate_nodes(),
-            100.0 * r.fallback_rate_flops(),
-            r.boundary_copies,
-            r.boundary_bytes
-        );
+        print_report(r, false);
         println!(
             "arena: {} for activations totalling {} ({:.1}%), {} nodes in place",
             human(cg.plan.layout.size),
@@ -678,15 +867,7 @@ fn inspect(a: InspectArgs) -> Result<(), EngineError> {
             cg.plan.inplace.iter().filter(|&&b| b).count()
         );
         if a.nodes {
-            for p in &r.nodes {
-                let why = p
-                    .refused
-                    .iter()
-                    .map(|(b, w)| format!("{b}: {w}"))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                println!("  {:<24} {:<10} {:<10} {}", p.value, p.op, p.backend, why);
-            }
+            print_report(r, true);
         }
     }
     Ok(())
@@ -752,9 +933,15 @@ fn bench(a: BenchArgs) -> Result<(), EngineError> {
                 placement: PlacementOptions::from_env()?,
                 no_fusion: false,
                 profile: true,
+                qnn: a.qnn.settings()?,
             },
         )?;
         let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let backend_label = if wisp::runs_on_emulator(model.backends()) {
+            format!("{} (emulator latency)", a.backend)
+        } else {
+            a.backend.clone()
+        };
         let backend_desc = model.backends()[0].describe();
         let isa_name = backend_desc
             .split("isa ")
@@ -854,7 +1041,7 @@ fn bench(a: BenchArgs) -> Result<(), EngineError> {
                     "{}",
                     json!({"model": name, "test": test, "threads": threads, "tokens_per_s": m, "stddev": sd,
                         "p50_ms": p50, "p95_ms": p95, "load_ms": load_ms, "peak_rss_mb": rss,
-                        "backend": a.backend, "isa": isa_name, "fallback_rate": fallback,
+                        "backend": backend_label, "isa": isa_name, "fallback_rate": fallback,
                         "overhead_ms_per_token": if test.starts_with("tg") && overhead_ms.is_finite() { json!(overhead_ms) } else { json!(null) }})
                 );
             } else {
@@ -865,7 +1052,7 @@ fn bench(a: BenchArgs) -> Result<(), EngineError> {
                 };
                 println!(
                     "| {name} | {} | {isa_name} | {threads} | {test} | {m:.1} ± {sd:.1} | {p50:.2} | {p95:.2} | {ovh} | {load_ms:.0} | {rss:.0} | {:.1}% |",
-                    a.backend,
+                    backend_label,
                     100.0 * fallback
                 );
             }
@@ -880,6 +1067,7 @@ fn embed(a: EmbedArgs) -> Result<(), EngineError> {
         backend: BackendChoice::parse(&a.backend)?,
         threads: a.threads,
         placement: PlacementOptions::from_env()?,
+        qnn: a.qnn.settings()?,
         ..Default::default()
     };
     let t = Instant::now();
@@ -906,6 +1094,8 @@ fn embed(a: EmbedArgs) -> Result<(), EngineError> {
     }
     let mut stdout = std::io::stdout().lock();
     let mut index = 0usize;
+    let emulator = wisp::runs_on_emulator(model.backends());
+    let t_all = Instant::now();
     for chunk in texts.chunks(a.batch.max(1)) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
         let t = Instant::now();
@@ -922,6 +1112,12 @@ fn embed(a: EmbedArgs) -> Result<(), EngineError> {
             }
             index += 1;
         }
+    }
+    if emulator {
+        eprintln!(
+            "[{index} texts in {:.1} ms: QNN emulator latency, not device latency]",
+            t_all.elapsed().as_secs_f64() * 1e3
+        );
     }
     Ok(())
 }
@@ -1133,6 +1329,116 @@ fn eval(a: EvalArgs) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// Every f32 activation of one run, in the order produced.
+type Trace = Vec<(String, Vec<f32>)>;
+
+fn trace_run(
+    path: &std::path::Path,
+    opts: &LoadOptions,
+    a: &DiffArgs,
+) -> Result<Trace, EngineError> {
+    let mut trace: Trace = Vec::new();
+    let mut obs = |name: &str, data: &[f32]| trace.push((name.to_string(), data.to_vec()));
+    if wisp::is_encoder(path) {
+        let m = wisp::load_encoder(path, opts)?;
+        let batch = m.tokenize(&[a.prompt.as_str()])?;
+        m.embed_batch_observed(&batch, Some(&mut obs))?;
+    } else {
+        let m = wisp::load_model(path, opts)?;
+        let ids = m.encode_prompt(&a.prompt, true)?;
+        let mut s = m.session(SessionOptions {
+            n_ctx: a.ctx.max(ids.len()),
+            n_batch: ids.len().max(1),
+            ..Default::default()
+        })?;
+        s.eval_observed(&ids, LogitsMode::Last, Some(&mut obs))?;
+    }
+    Ok(trace)
+}
+
+fn diff(a: DiffArgs) -> Result<(), EngineError> {
+    let path = a
+        .model
+        .model
+        .clone()
+        .unwrap_or_else(wisp::default_model_path);
+    let mut opts = a.model.options()?;
+    opts.no_fusion = true;
+    if opts.backend == BackendChoice::Qnn {
+        opts.qnn.expose_all = true;
+    }
+    let reference = LoadOptions {
+        backend: BackendChoice::Reference,
+        no_fusion: true,
+        ..Default::default()
+    };
+    let want = trace_run(&path, &reference, &a)?;
+    let got: std::collections::HashMap<String, Vec<f32>> =
+        trace_run(&path, &opts, &a)?.into_iter().collect();
+    let calib = opts.qnn.calibration.clone();
+    let sim = opts.qnn.sim.clone();
+    // A value's absolute tolerance: two steps of its quantization grid (or 1e-3 in fp16).
+    let step = |name: &str| -> f64 {
+        let Some(e) = calib.as_ref().and_then(|c| c.get(name)) else {
+            return 1e-3;
+        };
+        let wide = sim.wide.iter().any(|w| name.contains(w.as_str()));
+        let bits = if wide {
+            16
+        } else if sim.bits == 0 {
+            e.bits
+        } else {
+            sim.bits
+        };
+        let (lo, hi) = if sim.clip && bits == 8 {
+            (e.lo, e.hi)
+        } else {
+            (e.min, e.max)
+        };
+        2.0 * wisp::engine::calibration::qparams(lo, hi, bits).0 as f64
+    };
+    println!(
+        "{:<28} {:>8} {:>12} {:>12} {:>8}",
+        "value", "elements", "max |err|", "tolerance", "ratio"
+    );
+    let mut first_bad = None;
+    let mut compared = 0;
+    for (name, w) in &want {
+        let Some(g) = got.get(name) else { continue };
+        if g.len() != w.len() {
+            continue;
+        }
+        compared += 1;
+        let err = g
+            .iter()
+            .zip(w)
+            .map(|(x, y)| (*x as f64 - *y as f64).abs())
+            .fold(0.0, f64::max);
+        let scale = w.iter().map(|v| (*v as f64).abs()).fold(0.0, f64::max);
+        let tol = step(name) + a.rtol * scale;
+        // NaN errors count as over tolerance.
+        let bad = err.is_nan() || err > tol;
+        if a.all || first_bad.is_none() {
+            println!(
+                "{name:<28} {:>8} {err:>12.4e} {tol:>12.4e} {:>8.3}{}",
+                w.len(),
+                err / tol,
+                if bad { "  <- exceeds" } else { "" }
+            );
+        }
+        if bad && first_bad.is_none() {
+            first_bad = Some((name.clone(), err, tol));
+        }
+    }
+    match first_bad {
+        Some((name, err, tol)) => println!(
+            "first value over tolerance: {name} (max |err| {err:.4e} > {tol:.4e}); {compared} values compared"
+        ),
+        None => println!("all {compared} values within tolerance"),
+    }
+    Ok(())
+}
+
 fn print_profile(threads: usize, test: &str, mut prof: Vec<wisp::engine::OpTime>) {
     let total: f64 = prof.iter().map(|p| p.seconds).sum();
     eprintln!("profile ({threads} threads, {test}): op, calls, ms, share");
@@ -1166,9 +1472,15 @@ fn bench_encoder(
                 placement: PlacementOptions::from_env()?,
                 no_fusion: false,
                 profile: std::env::var_os("WISP_PROFILE").is_some(),
+                qnn: a.qnn.settings()?,
             },
         )?;
         let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let backend_label = if wisp::runs_on_emulator(model.backends()) {
+            format!("{} (emulator latency)", a.backend)
+        } else {
+            a.backend.clone()
+        };
         let desc = model.backends()[0].describe();
         let isa_name = desc
             .split("isa ")
@@ -1208,12 +1520,12 @@ fn bench_encoder(
                     "{}",
                     json!({"model": name, "test": format!("embed_seq{seq}"), "threads": threads, "batch": 1,
                         "p50_ms": p50, "p95_ms": p95, "load_ms": load_ms, "peak_rss_mb": rss,
-                        "backend": a.backend, "isa": isa_name})
+                        "backend": backend_label, "isa": isa_name})
                 );
             } else {
                 println!(
                     "| {name} | {} | {isa_name} | {threads} | embed seq{seq} | - | {p50:.2} | {p95:.2} | - | {load_ms:.0} | {rss:.0} | - |",
-                    a.backend
+                    backend_label
                 );
             }
         }
@@ -1296,6 +1608,7 @@ fn main() -> ExitCode {
         Cmd::Quantize(a) => quantize(a),
         Cmd::Eval(a) => eval(a),
         Cmd::Calibrate(a) => calibrate(a),
+        Cmd::Diff(a) => diff(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
