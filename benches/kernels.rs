@@ -37,11 +37,17 @@ fn weights(dt: DType, m: usize, k: usize) -> Vec<u8> {
     w
 }
 
-/// (name, weight dtype, M rows, K inputs): every matmul of the model.
+/// (name, weight dtype, M rows, K inputs): every matmul of SmolLM2 (Q4_1,
+/// tied Q8_0 output) and the formats of Gemma 3 270M Q4_K_M (Q5_0 q/k/v,
+/// gate, up; Q4_K and Q6_K down/output projections) and MiniLM q8_0.
 const SHAPES: &[(&str, DType, usize, usize)] = &[
     ("attn_q_576x576", DType::Q4_1, 576, 576),
     ("ffn_gate_576x1536", DType::Q4_1, 1536, 576),
     ("ffn_down_1536x576", DType::Q4_1, 576, 1536),
+    ("gemma_gate_q5_0_640x2048", DType::Q5_0, 2048, 640),
+    ("gemma_down_q4_k_2048x640", DType::Q4_K, 640, 2048),
+    ("gemma_down_q6_k_2048x640", DType::Q6_K, 640, 2048),
+    ("minilm_up_q8_0_384x1536", DType::Q8_0, 1536, 384),
     ("output_576x49152", DType::Q8_0, 49152, 576),
 ];
 
@@ -91,7 +97,7 @@ fn gemm(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(2)).sample_size(10);
     let p1 = pool(1);
     let n = 64;
-    for &(name, dt, m, k) in &SHAPES[..3] {
+    for &(name, dt, m, k) in &SHAPES[..SHAPES.len() - 1] {
         let w = weights(dt, m, k);
         let x = rand_vec(n * k, 5);
         let (xt, wt) = (

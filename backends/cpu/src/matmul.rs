@@ -143,6 +143,11 @@ pub fn matmul_prepared(k: &Kernels, act: &Activations, w: TensorView, out: &mut 
     if n == 1 {
         out.par_chunks_mut(bs).enumerate().for_each(|(c, ys)| {
             let mut scratch = Vec::new();
+            // Start the chunk's first rows streaming at once: the in-loop prefetch
+            // only reaches L2_PREFETCH_ROWS ahead, so without this every matrix
+            // (most are 0.1–1 MB) begins with that many rows of cold misses.
+            let first = c * bs * row_bytes;
+            prefetch::<L2>(wd, first, L2_PREFETCH_ROWS.min(ys.len()) * row_bytes);
             for (j, y) in ys.iter_mut().enumerate() {
                 let o = c * bs + j;
                 prefetch::<L1>(wd, (o + PREFETCH_ROWS) * row_bytes, row_bytes);
