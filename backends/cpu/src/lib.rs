@@ -10,6 +10,7 @@ pub mod attention;
 pub mod encoder_attention;
 pub mod kernels;
 pub mod matmul;
+pub mod norm;
 pub mod rope;
 pub mod scratch;
 
@@ -211,6 +212,17 @@ impl Executable for CpuExec {
                         use rayon::prelude::*;
                         let f = self.kernels.gelu_erf;
                         nio.output.f32().par_chunks_mut(16 * 1024).for_each(f);
+                    }
+                    Op::LayerNorm { eps } => {
+                        let (w, b) = match (nio.inputs[1], nio.inputs[2]) {
+                            (Some(w), Some(b)) => (w, b),
+                            _ => return Err(EngineError::Internal("layer_norm inputs".into())),
+                        };
+                        if let Some(x) = nio.inputs[0] {
+                            nio.output.data.copy_from_slice(x.data);
+                        }
+                        let d = nio.output.ty.row_len();
+                        norm::layer_norm(self.kernels, nio.output.f32(), d, *eps, w.f32(), b.f32());
                     }
                     Op::GeGlu => {
                         let (g, u) = match (nio.inputs[0], nio.inputs[1]) {
