@@ -183,11 +183,13 @@ pub(super) unsafe fn gelu_erf(x: &mut [f32]) {
 /// `c[i·ldc + j] = Σ_p a[i·lda + p] · b[p·ldb + j]` for i < m, j < n, p < k
 /// (overwrites `c`): tiles of 4 rows × 16 columns in eight ymm accumulators,
 /// one broadcast of `a` per row and two loads of `b` per step of `p`; the
-/// columns past the last multiple of 16 and the rows past the last multiple
-/// of 4 go through the same loop with narrower tiles.
+/// last rows go through the same tile with fewer rows (`R` is a constant, so
+/// the accumulators stay in registers), the columns past the last multiple
+/// of 16 through a scalar loop.
 ///
 /// # Safety
-/// AVX2 and FMA available; the slices hold every element the shapes name.
+/// AVX2 and FMA available; the slices hold every element the shapes name
+/// (checked by `check_gemm_f32`).
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm_f32(
@@ -201,45 +203,73 @@ pub(super) unsafe fn gemm_f32(
     c: &mut [f32],
     ldc: usize,
 ) {
-    let n16 = n / 16 * 16;
     let mut i = 0;
     while i < m {
         let rows = (m - i).min(4);
-        for j in (0..n16).step_by(16) {
-            let mut acc = [[_mm256_setzero_ps(); 2]; 4];
-            for p in 0..k {
-                let bp = &b[p * ldb + j..p * ldb + j + 16];
-                // SAFETY: `bp` is exactly 16 floats.
-                let (b0, b1) = unsafe {
-                    (
-                        _mm256_loadu_ps(bp.as_ptr()),
-                        _mm256_loadu_ps(bp.as_ptr().add(8)),
-                    )
-                };
-                for (r, acc) in acc.iter_mut().enumerate().take(rows) {
-                    let av = _mm256_set1_ps(a[(i + r) * lda + p]);
+        // SAFETY: forwarded; rows i..i+rows exist.
+        unsafe {
+            match rows {
+                4 => tile_rows::<4>(i, n, k, a, lda, b, ldb, c, ldc),
+                3 => tile_rows::<3>(i, n, k, a, lda, b, ldb, c, ldc),
+                2 => tile_rows::<2>(i, n, k, a, lda, b, ldb, c, ldc),
+                _ => tile_rows::<1>(i, n, k, a, lda, b, ldb, c, ldc),
+            }
+        }
+        i += rows;
+    }
+}
+
+/// Rows `i0..i0 + R` of [`gemm_f32`].
+///
+/// # Safety
+/// As [`gemm_f32`], with rows `i0..i0 + R` inside `m`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_rows<const R: usize>(
+    i0: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let n16 = n / 16 * 16;
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    for j in (0..n16).step_by(16) {
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        for p in 0..k {
+            // SAFETY: b holds row p's columns j..j+16 (j + 16 <= n, p < k), and a holds
+            // rows i0..i0+R's column p (shapes checked by the caller).
+            unsafe {
+                let bp = pb.add(p * ldb + j);
+                let (b0, b1) = (_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8)));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm256_broadcast_ss(&*pa.add((i0 + r) * lda + p));
                     acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
                     acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
                 }
             }
-            for (r, acc) in acc.iter().enumerate().take(rows) {
-                let cr = &mut c[(i + r) * ldc + j..(i + r) * ldc + j + 16];
-                // SAFETY: `cr` is exactly 16 floats.
-                unsafe {
-                    _mm256_storeu_ps(cr.as_mut_ptr(), acc[0]);
-                    _mm256_storeu_ps(cr.as_mut_ptr().add(8), acc[1]);
-                }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let cr = &mut c[(i0 + r) * ldc + j..(i0 + r) * ldc + j + 16];
+            // SAFETY: `cr` is exactly 16 floats.
+            unsafe {
+                _mm256_storeu_ps(cr.as_mut_ptr(), acc[0]);
+                _mm256_storeu_ps(cr.as_mut_ptr().add(8), acc[1]);
             }
         }
-        for r in i..i + rows {
-            for j in n16..n {
-                let mut s = 0f32;
-                for p in 0..k {
-                    s = a[r * lda + p].mul_add(b[p * ldb + j], s);
-                }
-                c[r * ldc + j] = s;
+    }
+    for r in i0..i0 + R {
+        for j in n16..n {
+            let mut s = 0f32;
+            for p in 0..k {
+                s = a[r * lda + p].mul_add(b[p * ldb + j], s);
             }
+            c[r * ldc + j] = s;
         }
-        i += rows;
     }
 }
