@@ -172,10 +172,11 @@ pub fn matmul_prepared(k: &Kernels, act: &Activations, w: TensorView, out: &mut 
                     (k.gemm_q)(kind, w_all, qs, nb, &mut o[s0 * m..], OutLayout::tokens(m));
                 }
             } else {
+                // Rows outer so each weight row is read once for all the tokens.
                 let mut scratch = Vec::new();
-                for (t, ys) in o.chunks_mut(m).enumerate() {
-                    for (r, y) in ys.iter_mut().enumerate() {
-                        *y = dot_row(r, t0 + t, &mut scratch);
+                for r in 0..m {
+                    for t in 0..nt {
+                        o[t * m + r] = dot_row(r, t0 + t, &mut scratch);
                     }
                 }
             }
