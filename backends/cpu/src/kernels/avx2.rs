@@ -78,7 +78,7 @@ fn dot_q8_0(w: &[u8], a: &[BlockQ8]) -> f32 {
 }
 
 /// The formats decoded through [`super::x86_unpack`] (`K` = its kind id).
-fn dot_kind_wrapper<const K: u8>(w: &[u8], a: &[BlockQ8]) -> f32 {
+pub(super) fn dot_kind_wrapper<const K: u8>(w: &[u8], a: &[BlockQ8]) -> f32 {
     check::kind_row(w, a, kind_of(K));
     // SAFETY: avx2+fma+f16c detected (only reachable via Isa::kernels); lengths checked above.
     unsafe { dot_kind::<K>(w, a) }
