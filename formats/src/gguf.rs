@@ -489,7 +489,7 @@ impl GgufFile {
         let file_len = buf.len() as u64;
         let data_len = file_len.saturating_sub(data_start);
         for t in &tensors {
-            let end = t.offset.checked_add(t.bytes).unwrap_or(u64::MAX);
+            let end = t.offset.saturating_add(t.bytes);
             if end > data_len {
                 return Err(GgufError::DataOutOfBounds {
                     tensor: t.name.clone(),

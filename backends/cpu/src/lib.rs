@@ -24,7 +24,7 @@ use wisp_ops::{DType, Op};
 pub use kernels::{Isa, Kernels};
 
 /// CPU backend settings.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct CpuOptions {
     /// Worker threads (0: one per core).
     pub threads: usize,
@@ -32,16 +32,6 @@ pub struct CpuOptions {
     pub isa: Option<Isa>,
     /// Time every op (also on with `WISP_PROFILE=1`); read with `Backend::take_profile`.
     pub profile: bool,
-}
-
-impl Default for CpuOptions {
-    fn default() -> Self {
-        CpuOptions {
-            threads: 0,
-            isa: None,
-            profile: false,
-        }
-    }
 }
 
 /// The CPU backend. Holds its thread pool; cheap to share in an `Arc`.

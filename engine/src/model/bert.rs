@@ -46,7 +46,7 @@ impl EncoderConfig {
         if dims.iter().any(|&d| d == 0 || d > 1 << 22) || self.n_layer > 1024 {
             return bad(format!("encoder dimensions out of range: {self:?}"));
         }
-        if self.n_embd % self.n_head != 0 {
+        if !self.n_embd.is_multiple_of(self.n_head) {
             return bad(format!(
                 "{} dims do not split into {} heads",
                 self.n_embd, self.n_head

@@ -72,8 +72,8 @@ impl WeightSource for SafetensorsWeights {
         };
         let shape: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
         // Kernels view f32 weights in place; an unaligned one cannot be.
-        let unaligned =
-            dtype == Some(DType::F32) && self.file.tensor_data(id).as_ptr() as usize % 4 != 0;
+        let unaligned = dtype == Some(DType::F32)
+            && !(self.file.tensor_data(id).as_ptr() as usize).is_multiple_of(4);
         Some(WeightInfo {
             id,
             ty: dtype

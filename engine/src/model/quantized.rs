@@ -95,7 +95,8 @@ impl WeightSource for QuantizedWeights {
         let (_, ty, _) = &self.tensors[id];
         // Owned Vec<u8> data: f32 views need 4-byte alignment, which the
         // global allocator gives for these sizes; check rather than assume.
-        let misaligned = ty.dtype == DType::F32 && self.tensors[id].2.as_ptr() as usize % 4 != 0;
+        let misaligned =
+            ty.dtype == DType::F32 && !(self.tensors[id].2.as_ptr() as usize).is_multiple_of(4);
         Some(WeightInfo {
             id,
             ty: (!misaligned).then(|| ty.clone()),

@@ -33,7 +33,7 @@ impl GgufWeights {
             let shape: Vec<usize> = t.dims.iter().rev().map(|&d| d as usize).collect();
             if let Some(DType::F32 | DType::I32) = dtype {
                 let addr = file.tensor_data(id).as_ptr() as usize;
-                if addr % 4 != 0 {
+                if !addr.is_multiple_of(4) {
                     return Err(EngineError::Tensor {
                         name: t.name.clone(),
                         why: "f32 data is not 4-byte aligned".into(),

@@ -515,7 +515,8 @@ impl QuantKind {
     /// is not a whole number of storage blocks.
     pub fn row_bytes(self, nb: usize) -> Option<usize> {
         let per = self.block_len() / QK;
-        (nb % per == 0).then(|| nb / per * self.block_bytes())
+        nb.is_multiple_of(per)
+            .then(|| nb / per * self.block_bytes())
     }
 
     /// The table's dot product for this format.

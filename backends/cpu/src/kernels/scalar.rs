@@ -28,10 +28,10 @@ pub(crate) static KERNELS: Kernels = Kernels {
     f32_to_f16,
     gemm_q,
     gemm_tokens: 64,
-    geglu: geglu,
-    gelu_erf: gelu_erf,
-    exp_sum: exp_sum,
-    gemm_f32: gemm_f32,
+    geglu,
+    gelu_erf,
+    exp_sum,
+    gemm_f32,
 };
 
 #[inline(always)]
