@@ -148,7 +148,18 @@ pub fn matmul_prepared(k: &Kernels, act: &Activations, w: TensorView, out: &mut 
             // (most are 0.1–1 MB) begins with that many rows of cold misses.
             let first = c * bs * row_bytes;
             prefetch::<L2>(wd, first, L2_PREFETCH_ROWS.min(ys.len()) * row_bytes);
-            for (j, y) in ys.iter_mut().enumerate() {
+            let mut done = 0;
+            if let (Some(dot4), Some((QuantKind::Q5_0, q))) = (k.dot4_q5_0, quant) {
+                // Q5_0: four rows per call, sharing the activation side.
+                for (j, y4) in ys.chunks_exact_mut(4).enumerate() {
+                    let o = c * bs + 4 * j;
+                    prefetch::<L1>(wd, (o + PREFETCH_ROWS) * row_bytes, 4 * row_bytes);
+                    prefetch::<L2>(wd, (o + L2_PREFETCH_ROWS) * row_bytes, 4 * row_bytes);
+                    y4.copy_from_slice(&dot4(&wd[o * row_bytes..(o + 4) * row_bytes], q));
+                }
+                done = ys.len() / 4 * 4;
+            }
+            for (j, y) in ys.iter_mut().enumerate().skip(done) {
                 let o = c * bs + j;
                 prefetch::<L1>(wd, (o + PREFETCH_ROWS) * row_bytes, row_bytes);
                 prefetch::<L2>(wd, (o + L2_PREFETCH_ROWS) * row_bytes, row_bytes);

@@ -31,6 +31,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     dot_q4_0,
     dot_q4_1,
     dot_q8_0,
+    dot4_q5_0: Some(dot4_q5_0),
     dot_q5_0: dot_kind_wrapper::<2>,
     dot_q5_1: dot_kind_wrapper::<3>,
     dot_q4_k: dot_kind_wrapper::<5>,
@@ -87,6 +88,12 @@ fn dot_kind_wrapper<const K: u8>(w: &[u8], a: &[BlockQ8]) -> f32 {
     check::kind_row(w, a, kind_of(K));
     // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); lengths checked above.
     unsafe { dot_kind::<K>(w, a) }
+}
+
+fn dot4_q5_0(w: &[u8], a: &[BlockQ8]) -> [f32; 4] {
+    assert_eq!(w.len(), 4 * a.len() * 22, "dot4_q5_0: length mismatch");
+    // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { dot4_q5_0_avx512(w, a) }
 }
 
 fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
@@ -374,6 +381,63 @@ unsafe fn dot_kind<const K: u8>(w: &[u8], a: &[BlockQ8]) -> f32 {
         _mm256_add_ps(acc[0], acc[1]),
         _mm256_add_ps(acc[2], acc[3]),
     )) + side
+}
+
+/// Four Q5_0 rows · one token (GEMV). Per block the activation load, the
+/// `−16·Σa` start value and `d_a` are shared by the four rows and their four
+/// `d_w` are converted in one `vcvtph2ps`; per row the codes are unsigned
+/// (nibble + 16 where the fifth bit is set, one masked add) and one
+/// `vpdpbusd` gives the exact integer dot.
+///
+/// # Safety
+/// AVX-512 set available; `w.len() == 4 · a.len() · 22`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn dot4_q5_0_avx512(w: &[u8], a: &[BlockQ8]) -> [f32; 4] {
+    const BB: usize = 22;
+    let rb = a.len() * BB;
+    let p = w.as_ptr();
+    let sixteen = _mm256_set1_epi8(16);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for (b, ab) in a.iter().enumerate() {
+        let off = b * BB;
+        let act = load_act(ab);
+        let init = _mm256_zextsi128_si256(_mm_cvtsi32_si128(-16 * (ab.h[0] + ab.h[1])));
+        // SAFETY: block b of rows 0..4 lies inside w (length precondition); each read
+        // below stays within its block's 22 bytes.
+        let d4 = unsafe {
+            _mm_cvtph_ps(_mm_setr_epi16(
+                p.add(off).cast::<i16>().read_unaligned(),
+                p.add(rb + off).cast::<i16>().read_unaligned(),
+                p.add(2 * rb + off).cast::<i16>().read_unaligned(),
+                p.add(3 * rb + off).cast::<i16>().read_unaligned(),
+                0,
+                0,
+                0,
+                0,
+            ))
+        };
+        let s4 = _mm256_castps128_ps256(_mm_mul_ps(d4, _mm_set1_ps(ab.d)));
+        for (r, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: as above.
+            let (nib, bits) = unsafe {
+                let blk = p.add(r * rb + off);
+                (
+                    nibbles(blk.add(6)),
+                    blk.add(2).cast::<u32>().read_unaligned(),
+                )
+            };
+            let u = _mm256_mask_add_epi8(nib, bits, nib, sixteen);
+            let dot = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(init, u, act));
+            let sc = _mm256_permutexvar_ps(_mm256_set1_epi32(r as i32), s4);
+            *acc = _mm256_fmadd_ps(dot, sc, *acc);
+        }
+    }
+    [
+        hsum256(acc[0]),
+        hsum256(acc[1]),
+        hsum256(acc[2]),
+        hsum256(acc[3]),
+    ]
 }
 
 /// Horizontal sum of eight f32 lanes.

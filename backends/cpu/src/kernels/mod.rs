@@ -358,6 +358,10 @@ pub struct Kernels {
     pub dot_q5_k: fn(w: &[u8], a: &[BlockQ8]) -> f32,
     /// Q6_K row (210 bytes per 256 values) · quantized activations.
     pub dot_q6_k: fn(w: &[u8], a: &[BlockQ8]) -> f32,
+    /// Four consecutive Q5_0 rows (`w` = 4 rows of `22 · a.len()` bytes) · the
+    /// same activations, where an ISA has a kernel that shares the activation
+    /// loads and the four rows' scale conversion (Q5_0 GEMV is compute-bound).
+    pub dot4_q5_0: Option<fn(w: &[u8], a: &[BlockQ8]) -> [f32; 4]>,
     /// f32 · f32, any length.
     pub dot_f32: fn(a: &[f32], b: &[f32]) -> f32,
     /// f16 row bytes · f32, any length.
@@ -1131,6 +1135,44 @@ mod tests {
     }
 
     // ---------- property tests: every ISA against scalar ----------
+
+    /// The four-row Q5_0 dot (where an ISA has one) equals four single-row
+    /// dots within the reordering bound.
+    #[test]
+    fn dot4_q5_0_matches_dots() {
+        let mut st = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            st ^= st << 13;
+            st ^= st >> 7;
+            st ^= st << 17;
+            st
+        };
+        for nb in [1usize, 3, 20, 64] {
+            let w = random_row(QuantKind::Q5_0, 4 * nb, &mut next);
+            let x: Vec<f32> = (0..nb * 32)
+                .map(|_| ((next() % 2001) as f32 - 1000.0) / 100.0)
+                .collect();
+            let mut a = vec![BlockQ8::default(); nb];
+            scalar::quantize_q8(&x, &mut a);
+            let rb = nb * QuantKind::Q5_0.block_bytes();
+            for isa in Isa::supported() {
+                let Some(dot4) = isa.kernels().dot4_q5_0 else {
+                    continue;
+                };
+                let got = dot4(&w, &a);
+                for r in 0..4 {
+                    let wr = &w[r * rb..(r + 1) * rb];
+                    let want = scalar::dot_kind::<2>(wr, &a);
+                    let t = tol(nb * 32, kind_abs_terms(QuantKind::Q5_0, wr, &a));
+                    assert!(
+                        close(got[r], want, t),
+                        "{isa} nb {nb} row {r}: {} vs {want}",
+                        got[r]
+                    );
+                }
+            }
+        }
+    }
 
     /// Every ISA's f32 GEMM equals the scalar triple loop within the
     /// reordering bound, for ragged shapes and padded strides.

@@ -34,6 +34,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     dot_q4_0,
     dot_q4_1,
     dot_q8_0,
+    dot4_q5_0: None,
     dot_q5_0: dot_kind_wrapper::<2>,
     dot_q5_1: dot_kind_wrapper::<3>,
     dot_q4_k: dot_kind_wrapper::<5>,

@@ -16,6 +16,7 @@ pub(crate) static KERNELS: Kernels = Kernels {
     dot_q4_0,
     dot_q4_1,
     dot_q8_0,
+    dot4_q5_0: None,
     dot_q5_0: dot_kind::<2>,
     dot_q5_1: dot_kind::<3>,
     dot_q4_k: dot_kind::<5>,

@@ -13,7 +13,6 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
-use super::blocks;
 use super::QuantKind;
 use core::arch::x86_64::*;
 
@@ -140,7 +139,7 @@ pub(super) unsafe fn f16x2(p: *const u8) -> (f32, f32) {
 }
 
 /// Every sub-block's scales of one storage block: `d[2j + h]` scales half `h`
-/// of sub-block `j`, `m[j]` is its offset; equal to [`blocks::scales`] bit for
+/// of sub-block `j`, `m[j]` is its offset; equal to [`super::blocks::scales`] bit for
 /// bit (same f32 products), computed once per block with F16C.
 ///
 /// # Safety
@@ -162,17 +161,25 @@ pub(super) unsafe fn block_scales(kind: QuantKind, blk: *const u8) -> ([f32; 16]
             }
         }
         QuantKind::Q4_K | QuantKind::Q5_K => {
-            // SAFETY: bytes 0..16 (d, dmin, 12 packed scale bytes) are inside the block.
-            let (dd, dmin, p) = unsafe {
+            // SAFETY: bytes 0..20 are inside the block (144 or 176 bytes): d, dmin, the
+            // 12 packed scale bytes and 4 bytes more, read and ignored.
+            let (dd, dmin, v) = unsafe {
                 let (a, b) = f16x2(blk);
-                (a, b, core::slice::from_raw_parts(blk.add(4), 12))
+                (a, b, _mm_loadu_si128(blk.add(4).cast::<__m128i>()))
             };
-            for j in 0..8 {
-                let (sc, mn) = blocks::scale_min_k4(j, p);
-                let v = dd * sc as f32;
-                d[2 * j] = v;
-                d[2 * j + 1] = v;
-                m[j] = -(dmin * mn as f32);
+            let (sc, mn) = scale_min_k4_x8(v);
+            let dv = _mm256_mul_ps(_mm256_set1_ps(dd), sc);
+            let mv = _mm256_mul_ps(_mm256_set1_ps(-dmin), mn);
+            // d[2j] = d[2j + 1] = d·sc_j: duplicate each lane.
+            let (lo, hi) = (_mm256_unpacklo_ps(dv, dv), _mm256_unpackhi_ps(dv, dv));
+            // SAFETY: 2 × 8 floats into the 16-float array, 8 floats into the 8-float array.
+            unsafe {
+                _mm256_storeu_ps(d.as_mut_ptr(), _mm256_permute2f128_ps::<0x20>(lo, hi));
+                _mm256_storeu_ps(
+                    d.as_mut_ptr().add(8),
+                    _mm256_permute2f128_ps::<0x31>(lo, hi),
+                );
+                _mm256_storeu_ps(m.as_mut_ptr(), mv);
             }
         }
         QuantKind::Q6_K => {
@@ -194,6 +201,50 @@ pub(super) unsafe fn block_scales(kind: QuantKind, blk: *const u8) -> ([f32; 16]
     (d, m)
 }
 
+/// The eight 6-bit (scale, minimum) codes of a Q4_K/Q5_K super-block from its
+/// 12 packed bytes (the low 12 bytes of `v`), as f32 lanes — the vector form
+/// of [`super::blocks::scale_min_k4`]: sub-blocks 0..4 keep their codes in the low six
+/// bits of bytes 0..4 / 4..8; sub-blocks 4..8 their low nibbles in bytes 8..12
+/// and their top two bits in the top bits of bytes 0..8.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn scale_min_k4_x8(v: __m128i) -> (__m256, __m256) {
+    // Macros, not closures: closures do not inherit `target_feature`.
+    const Z: i8 = -1; // shuffle index that writes 0
+    macro_rules! pick {
+        ($($i:expr),*) => {
+            _mm_shuffle_epi8(v, _mm_setr_epi8($($i),*, Z, Z, Z, Z, Z, Z, Z, Z))
+        };
+    }
+    macro_rules! mask {
+        ($a:expr, $b:expr) => {
+            _mm_setr_epi8($a, $a, $a, $a, $b, $b, $b, $b, 0, 0, 0, 0, 0, 0, 0, 0)
+        };
+    }
+    // Scales: j < 4 → byte j & 63; j ≥ 4 → (byte j + 4 & 15) | (byte j − 4 >> 6) << 4.
+    let low = _mm_and_si128(pick!(0, 1, 2, 3, 8, 9, 10, 11), mask!(63, 15));
+    let top = _mm_and_si128(
+        _mm_srli_epi16::<2>(pick!(Z, Z, Z, Z, 0, 1, 2, 3)),
+        mask!(0, 0x30),
+    );
+    let sc = _mm_or_si128(low, top);
+    // Minimums: j < 4 → byte j + 4 & 63; j ≥ 4 → (byte j + 4 >> 4) | (byte j >> 6) << 4.
+    let t = pick!(4, 5, 6, 7, 8, 9, 10, 11);
+    let low = _mm_or_si128(
+        _mm_and_si128(t, mask!(63, 0)),
+        _mm_and_si128(_mm_srli_epi16::<4>(t), mask!(0, 15)),
+    );
+    let top = _mm_and_si128(
+        _mm_srli_epi16::<2>(pick!(Z, Z, Z, Z, 4, 5, 6, 7)),
+        mask!(0, 0x30),
+    );
+    let mn = _mm_or_si128(low, top);
+    (
+        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc)),
+        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mn)),
+    )
+}
+
 /// `[d0 ×4, d1 ×4]`: the scales of sub-block `j` in the lanes of a
 /// four-byte-group integer dot.
 #[inline]
@@ -208,6 +259,7 @@ pub(super) fn lane_scales(kind: QuantKind, d: &[f32; 16], j: usize) -> __m256 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::blocks;
     use super::*;
     use proptest::prelude::*;
 
