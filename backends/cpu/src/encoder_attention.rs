@@ -24,50 +24,38 @@ pub fn encoder_attention(
 ) {
     let d = n_head * hd;
     let batch = q.len() / (d * seq).max(1);
+    // Additive masks, one per sequence: 0 for a kept key, −inf for padding.
+    let bias: Vec<f32> = mask
+        .iter()
+        .map(|&m| if m == 0.0 { f32::NEG_INFINITY } else { 0.0 })
+        .collect();
     // Each task computes one (sequence, head) into its own [S, hd] buffer.
     let heads: Vec<Vec<f32>> = (0..batch * n_head)
         .into_par_iter()
         .map(|bh| {
             let (b, h) = (bh / n_head, bh % n_head);
             let rows = b * seq..(b + 1) * seq;
-            let m = &mask[rows.clone()];
-            let mut kt = vec![0f32; hd * seq];
+            let bias = &bias[rows.clone()];
+            let mut kt = crate::scratch::take_f32(hd * seq);
             for (j, r) in rows.clone().enumerate() {
                 for c in 0..hd {
                     kt[c * seq + j] = k[r * d + h * hd + c];
                 }
             }
-            // scores[i][j] = q_i · k_j, all queries of the sequence at once.
-            let mut scores = vec![0f32; seq * seq];
+            // scores[i][j] = q_i · k_j, all queries of the sequence at once, then
+            // each row softmax(scores · scale + mask).
+            let mut scores = crate::scratch::take_f32(seq * seq);
             let q0 = rows.start * d + h * hd;
             (kern.gemm_f32)(seq, seq, hd, &q[q0..], d, &kt, seq, &mut scores, seq);
-            let mut inv = vec![0f32; seq];
-            for (srow, inv) in scores.chunks_exact_mut(seq).zip(inv.iter_mut()) {
-                let mut max = f32::NEG_INFINITY;
-                for (s, &mj) in srow.iter_mut().zip(m) {
-                    *s = if mj == 0.0 {
-                        f32::NEG_INFINITY
-                    } else {
-                        *s * scale
-                    };
-                    max = max.max(*s);
-                }
-                if max == f32::NEG_INFINITY {
-                    // Every key masked: the row's output is zero.
-                    srow.fill(0.0);
-                    continue;
-                }
-                *inv = 1.0 / (kern.exp_sum)(srow, max);
+            for srow in scores.chunks_exact_mut(seq) {
+                (kern.softmax_row)(srow, scale, bias);
             }
-            // res[i] = Σ_j p_ij · v_j, then scaled by 1 / Σ_j p_ij.
+            // res[i] = Σ_j p_ij · v_j.
             let mut res = vec![0f32; seq * hd];
             let v0 = rows.start * d + h * hd;
             (kern.gemm_f32)(seq, hd, seq, &scores, seq, &v[v0..], d, &mut res, hd);
-            for (o, &s) in res.chunks_exact_mut(hd).zip(&inv) {
-                for x in o {
-                    *x *= s;
-                }
-            }
+            crate::scratch::give_f32(kt);
+            crate::scratch::give_f32(scores);
             res
         })
         .collect();

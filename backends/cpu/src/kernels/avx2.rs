@@ -46,6 +46,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     gelu_erf,
     exp_sum,
     gemm_f32,
+    softmax_row,
 };
 
 // ---------------------------------------------------------------------------
@@ -140,6 +141,12 @@ fn gemm_f32(
     super::check_gemm_f32((m, n, k), (a, lda), (b, ldb), (c, ldc));
     // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels); shapes checked above.
     unsafe { super::x86_math::gemm_f32(m, n, k, a, lda, b, ldb, c, ldc) }
+}
+
+fn softmax_row(row: &mut [f32], scale: f32, bias: &[f32]) -> bool {
+    check::same_len(row.len(), bias.len());
+    // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { super::x86_math::softmax_row(row, scale, bias) }
 }
 
 fn f32_to_f16(x: &[f32], out: &mut [u8]) {

@@ -50,6 +50,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     gelu_erf,
     exp_sum,
     gemm_f32,
+    softmax_row,
 };
 
 // ---------------------------------------------------------------------------
@@ -149,8 +150,27 @@ fn gemm_f32(
     ldc: usize,
 ) {
     super::check_gemm_f32((m, n, k), (a, lda), (b, ldb), (c, ldc));
-    // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels); shapes checked above.
-    unsafe { super::x86_math::gemm_f32(m, n, k, a, lda, b, ldb, c, ldc) }
+    let mut i = 0;
+    while i < m {
+        let rows = (m - i).min(4);
+        // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); shapes
+        // checked above; rows i..i+rows exist.
+        unsafe {
+            match rows {
+                4 => gemm_f32_rows::<4>(i, n, k, a, lda, b, ldb, c, ldc),
+                3 => gemm_f32_rows::<3>(i, n, k, a, lda, b, ldb, c, ldc),
+                2 => gemm_f32_rows::<2>(i, n, k, a, lda, b, ldb, c, ldc),
+                _ => gemm_f32_rows::<1>(i, n, k, a, lda, b, ldb, c, ldc),
+            }
+        }
+        i += rows;
+    }
+}
+
+fn softmax_row(row: &mut [f32], scale: f32, bias: &[f32]) -> bool {
+    check::same_len(row.len(), bias.len());
+    // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { super::x86_math::softmax_row(row, scale, bias) }
 }
 
 fn f32_to_f16(x: &[f32], out: &mut [u8]) {
@@ -438,6 +458,60 @@ unsafe fn dot4_q5_0_avx512(w: &[u8], a: &[BlockQ8]) -> [f32; 4] {
         hsum256(acc[2]),
         hsum256(acc[3]),
     ]
+}
+
+/// Rows `i0..i0 + R` of the f32 GEMM: tiles of R rows × 32 columns in 2R zmm
+/// accumulators (one broadcast of `a` per row, two loads of `b` per step), the
+/// last columns with masked loads and stores.
+///
+/// # Safety
+/// AVX-512 set available; the shapes were checked by `check_gemm_f32` and rows
+/// `i0..i0 + R` are inside `m`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_f32_rows<const R: usize>(
+    i0: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let (pa, pb, pc) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+    let mut j = 0;
+    while j < n {
+        let w = (n - j).min(32);
+        let m0 = tail_mask(w.min(16));
+        let m1 = tail_mask(w.saturating_sub(16));
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        for p in 0..k {
+            // SAFETY: columns j..j+w of row p of b and column p of rows i0..i0+R of a
+            // exist (shapes checked); masked-off lanes are not read.
+            unsafe {
+                let bp = pb.add(p * ldb + j);
+                let b0 = _mm512_maskz_loadu_ps(m0, bp);
+                // `wrapping_add`: with w ≤ 16 this address may lie past the slice; m1 is 0 then.
+                let b1 = _mm512_maskz_loadu_ps(m1, bp.wrapping_add(16));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*pa.add((i0 + r) * lda + p));
+                    acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            // SAFETY: columns j..j+w of row i0+r of c exist; masked-off lanes are not written.
+            unsafe {
+                let cp = pc.add((i0 + r) * ldc + j);
+                _mm512_mask_storeu_ps(cp, m0, acc[0]);
+                _mm512_mask_storeu_ps(cp.wrapping_add(16), m1, acc[1]);
+            }
+        }
+        j += 32;
+    }
 }
 
 /// Horizontal sum of eight f32 lanes.

@@ -379,6 +379,10 @@ pub struct Kernels {
     /// `x[i] = e^(x[i] − shift)`, returning Σ x[i]: softmax numerators
     /// (−inf entries become 0); within a few ulps of `f32::exp`.
     pub exp_sum: fn(x: &mut [f32], shift: f32) -> f32,
+    /// `row = softmax(row · scale + bias)` in place (`bias`: 0 for kept
+    /// positions, −inf for masked ones); a row with every position masked
+    /// becomes zeros and the call returns false.
+    pub softmax_row: fn(row: &mut [f32], scale: f32, bias: &[f32]) -> bool,
     /// Small f32 GEMM (attention blocks): `c[i·ldc + j] = Σ_p a[i·lda + p]·b[p·ldb + j]`
     /// for `(m, n, k)`; overwrites `c`. Order of the sums may differ between ISAs.
     pub gemm_f32: GemmF32Fn,
@@ -1174,6 +1178,40 @@ mod tests {
         }
     }
 
+    /// The SIMD row softmax matches the scalar one (within 1e-6 relative per
+    /// entry), masks exactly, and zeroes an all-masked row.
+    #[test]
+    fn softmax_row_matches_scalar() {
+        for n in [1usize, 7, 8, 9, 128, 131] {
+            let x: Vec<f32> = (0..n).map(|i| ((i * 37) % 23) as f32 * 0.7 - 8.0).collect();
+            let bias: Vec<f32> = (0..n)
+                .map(|i| if i % 5 == 3 { f32::NEG_INFINITY } else { 0.0 })
+                .collect();
+            let mut want = x.clone();
+            assert!(scalar::softmax_row(&mut want, 0.125, &bias));
+            for isa in Isa::supported() {
+                let mut got = x.clone();
+                assert!((isa.kernels().softmax_row)(&mut got, 0.125, &bias));
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (g - w).abs() <= 1e-6 * w.abs() + 1e-12,
+                        "{isa} n {n} [{i}] {g} vs {w}"
+                    );
+                    if i % 5 == 3 {
+                        assert_eq!(*g, 0.0);
+                    }
+                }
+                let mut all = x.clone();
+                assert!(!(isa.kernels().softmax_row)(
+                    &mut all,
+                    0.125,
+                    &vec![f32::NEG_INFINITY; n]
+                ));
+                assert!(all.iter().all(|&v| v == 0.0));
+            }
+        }
+    }
+
     /// Every ISA's f32 GEMM equals the scalar triple loop within the
     /// reordering bound, for ragged shapes and padded strides.
     #[test]
@@ -1578,6 +1616,34 @@ mod tests {
             for isa in Isa::supported() {
                 let got = kind.dot(isa.kernels())(&w, &a);
                 prop_assert!((got as f64 - unpacked).abs() <= t, "{} {:?}: {} vs {} tol {}", isa, kind, got, unpacked, t);
+            }
+        }
+    }
+}
+#[cfg(test)]
+mod gemm_f32_speed {
+    use super::*;
+    /// `cargo test --release -p wisp-backend-cpu gemm_f32_speed -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn gemm_f32_speed() {
+        for &(m, n, k) in &[(128usize, 128usize, 32usize), (128, 32, 128)] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let mut c = vec![0f32; m * n];
+            for isa in Isa::supported() {
+                let kk = isa.kernels();
+                let mut best = f64::MAX;
+                for _ in 0..200 {
+                    let t0 = std::time::Instant::now();
+                    (kk.gemm_f32)(m, n, k, &a, k, &b, n, &mut c, n);
+                    best = best.min(t0.elapsed().as_secs_f64());
+                }
+                println!(
+                    "{isa} ({m},{n},{k}): {:.1} us, {:.1} GMAC/s",
+                    best * 1e6,
+                    (m * n * k) as f64 / best * 1e-9
+                );
             }
         }
     }

@@ -51,6 +51,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     gelu_erf: super::scalar::gelu_erf,
     exp_sum: super::scalar::exp_sum,
     gemm_f32: super::scalar::gemm_f32,
+    softmax_row: super::scalar::softmax_row,
 };
 
 pub(super) fn quantize_q8(x: &[f32], out: &mut [BlockQ8]) {

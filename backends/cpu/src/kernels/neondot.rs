@@ -63,6 +63,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     gelu_erf: super::scalar::gelu_erf,
     exp_sum: super::scalar::exp_sum,
     gemm_f32: super::scalar::gemm_f32,
+    softmax_row: super::scalar::softmax_row,
 };
 
 // ---------------------------------------------------------------------------

@@ -33,6 +33,7 @@ pub(crate) static KERNELS: Kernels = Kernels {
     gelu_erf,
     exp_sum,
     gemm_f32,
+    softmax_row,
 };
 
 #[inline(always)]
@@ -155,6 +156,25 @@ pub fn exp_sum(x: &mut [f32], shift: f32) -> f32 {
         sum += *v;
     }
     sum
+}
+
+/// `row = softmax(row · scale + bias)`; all masked → zeros, false.
+pub fn softmax_row(row: &mut [f32], scale: f32, bias: &[f32]) -> bool {
+    check::same_len(row.len(), bias.len());
+    let mut max = f32::NEG_INFINITY;
+    for (x, &b) in row.iter_mut().zip(bias) {
+        *x = *x * scale + b;
+        max = max.max(*x);
+    }
+    if max == f32::NEG_INFINITY {
+        row.fill(0.0);
+        return false;
+    }
+    let inv = 1.0 / exp_sum(row, max);
+    for x in row.iter_mut() {
+        *x *= inv;
+    }
+    true
 }
 
 /// Small f32 GEMM, the plain triple loop (one fused multiply-add per term).

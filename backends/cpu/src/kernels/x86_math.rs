@@ -158,6 +158,61 @@ pub(super) unsafe fn exp_sum(x: &mut [f32], shift: f32) -> f32 {
     sum
 }
 
+/// `row = softmax(row · scale + bias)` in place: a fused scale-and-mask pass
+/// that also finds the maximum, [`exp_sum`], and one scaling pass. A row whose
+/// every position is masked becomes zeros (returns false).
+///
+/// # Safety
+/// AVX2 and FMA available; `row.len() == bias.len()`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn softmax_row(row: &mut [f32], scale: f32, bias: &[f32]) -> bool {
+    debug_assert_eq!(row.len(), bias.len());
+    let n8 = row.len() / 8 * 8;
+    let sv = _mm256_set1_ps(scale);
+    let mut mv = _mm256_set1_ps(f32::NEG_INFINITY);
+    for i in (0..n8).step_by(8) {
+        // SAFETY: i + 8 <= n8 <= len of both slices.
+        unsafe {
+            let x = _mm256_fmadd_ps(
+                _mm256_loadu_ps(row.as_ptr().add(i)),
+                sv,
+                _mm256_loadu_ps(bias.as_ptr().add(i)),
+            );
+            _mm256_storeu_ps(row.as_mut_ptr().add(i), x);
+            mv = _mm256_max_ps(mv, x);
+        }
+    }
+    let mut buf = [0f32; 8];
+    // SAFETY: 8 floats into an 8-float array.
+    unsafe { _mm256_storeu_ps(buf.as_mut_ptr(), mv) };
+    let mut max = buf.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for i in n8..row.len() {
+        row[i] = row[i].mul_add(scale, bias[i]);
+        max = max.max(row[i]);
+    }
+    if max == f32::NEG_INFINITY {
+        row.fill(0.0);
+        return false;
+    }
+    // SAFETY: forwarded (AVX2 + FMA).
+    let inv = _mm256_set1_ps(1.0 / unsafe { exp_sum(row, max) });
+    let mut chunks = row.chunks_exact_mut(8);
+    for c in &mut chunks {
+        // SAFETY: `c` is exactly 8 floats.
+        unsafe {
+            _mm256_storeu_ps(
+                c.as_mut_ptr(),
+                _mm256_mul_ps(_mm256_loadu_ps(c.as_ptr()), inv),
+            )
+        };
+    }
+    let s = _mm_cvtss_f32(_mm256_castps256_ps128(inv));
+    for x in chunks.into_remainder() {
+        *x *= s;
+    }
+    true
+}
+
 /// `g[i] = gelu_tanh(g[i]) · u[i]` (Gemma's GeGLU).
 ///
 /// # Safety
