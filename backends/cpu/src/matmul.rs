@@ -51,9 +51,14 @@ impl<'a> Activations<'a> {
             // Whole rows per task, at least ~16k values each: rayon's per-task
             // cost would otherwise dominate short rows.
             let rows = (16_384 / k.max(1)).max(1);
-            q.par_chunks_mut(nb * rows)
-                .zip(x.par_chunks(k * rows))
-                .for_each(|(qr, xr)| (kern.quantize_q8)(xr, qr));
+            if n <= rows {
+                // One task's worth (decode): no hand-off to the pool at all.
+                (kern.quantize_q8)(&x[..n * k], &mut q);
+            } else {
+                q.par_chunks_mut(nb * rows)
+                    .zip(x.par_chunks(k * rows))
+                    .for_each(|(qr, xr)| (kern.quantize_q8)(xr, qr));
+            }
             q
         });
         Activations { x, k, n, q }
