@@ -1427,7 +1427,7 @@ mod tests {
     }
 
     /// Timing of each ISA's `gemm_q` against its dot-product loop on the model's
-    /// prefill shapes (single thread, 64 tokens). Run with
+    /// prefill shapes (single thread, 64 tokens, or `WISP_BENCH_TOKENS`). Run with
     /// `cargo test --release -p wisp-backend-cpu gemm_speed -- --ignored --nocapture`.
     #[test]
     #[ignore]
