@@ -74,6 +74,10 @@ struct CalibrateArgs {
     /// Decoders: at most this many tokens of each input line.
     #[arg(short = 'c', long = "ctx-size", default_value_t = 512)]
     ctx: usize,
+    /// Record the unfused graph's values (what `--backend qnn` runs, since it
+    /// lowers the ops one by one), instead of the CPU's fused graph.
+    #[arg(long)]
+    no_fusion: bool,
 }
 
 /// Simulated static quantization of activations (encoders).
@@ -1171,6 +1175,7 @@ fn calibrate(a: CalibrateArgs) -> Result<(), EngineError> {
     let path = a.model.clone().unwrap_or_else(wisp::default_encoder_path);
     let opts = LoadOptions {
         threads: a.threads,
+        no_fusion: a.no_fusion,
         ..Default::default()
     };
     let body = read_text(&a.data)?;
