@@ -214,16 +214,22 @@ impl Executable for CpuExec {
                         let d = nio.output.ty.row_len();
                         norm::layer_norm(self.kernels, nio.output.f32(), d, *eps, w.f32(), b.f32());
                     }
-                    Op::GeGlu => {
+                    Op::GeGlu | Op::SwiGlu => {
                         let (g, u) = match (nio.inputs[0], nio.inputs[1]) {
                             (g, Some(u)) => (g, u),
-                            _ => return Err(EngineError::Internal("geglu inputs".into())),
+                            _ => return Err(EngineError::Internal("gated unit inputs".into())),
                         };
                         if let Some(g) = g {
                             nio.output.data.copy_from_slice(g.data);
                         }
                         use rayon::prelude::*;
-                        let f = self.kernels.geglu;
+                        // SwiGLU with the same kernel as the fused matmul_swiglu, so the
+                        // fused and unfused graphs stay bit-identical.
+                        let f = if matches!(nio.op, Op::SwiGlu) {
+                            self.kernels.swiglu
+                        } else {
+                            self.kernels.geglu
+                        };
                         nio.output
                             .f32()
                             .par_chunks_mut(16 * 1024)

@@ -112,11 +112,7 @@ pub fn matmul_swiglu(
     }
     out.par_chunks_mut(4096)
         .zip(u.par_chunks(4096))
-        .for_each(|(g, u)| {
-            for (g, u) in g.iter_mut().zip(u) {
-                *g = wisp_ops::reference::silu(*g) * u;
-            }
-        });
+        .for_each(|(g, u)| (k.swiglu)(g, u));
 }
 
 /// y = x · wᵀ with activations already prepared for `w`'s dtype.

@@ -43,6 +43,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     gemm_q,
     gemm_tokens: 64,
     geglu,
+    swiglu,
     gelu_erf,
     exp_sum,
     gemm_f32,
@@ -114,6 +115,12 @@ fn geglu(g: &mut [f32], u: &[f32]) {
     check::same_len(g.len(), u.len());
     // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels); lengths checked above.
     unsafe { super::x86_math::geglu(g, u) }
+}
+
+fn swiglu(g: &mut [f32], u: &[f32]) {
+    check::same_len(g.len(), u.len());
+    // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { super::x86_math::swiglu(g, u) }
 }
 
 fn gelu_erf(x: &mut [f32]) {

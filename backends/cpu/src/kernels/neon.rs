@@ -48,6 +48,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     gemm_q,
     gemm_tokens: 64,
     geglu: super::scalar::geglu,
+    swiglu: super::scalar::swiglu,
     gelu_erf: super::scalar::gelu_erf,
     exp_sum: super::scalar::exp_sum,
     gemm_f32: super::scalar::gemm_f32,

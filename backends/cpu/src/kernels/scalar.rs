@@ -30,6 +30,7 @@ pub(crate) static KERNELS: Kernels = Kernels {
     gemm_q,
     gemm_tokens: 64,
     geglu,
+    swiglu,
     gelu_erf,
     exp_sum,
     gemm_f32,
@@ -138,6 +139,14 @@ pub fn geglu(g: &mut [f32], u: &[f32]) {
     check::same_len(g.len(), u.len());
     for (g, u) in g.iter_mut().zip(u) {
         *g = wisp_ops::reference::gelu_tanh(*g) * u;
+    }
+}
+
+/// `g = silu(g) · u`, the reference per element.
+pub fn swiglu(g: &mut [f32], u: &[f32]) {
+    check::same_len(g.len(), u.len());
+    for (g, u) in g.iter_mut().zip(u) {
+        *g = wisp_ops::reference::silu(*g) * u;
     }
 }
 

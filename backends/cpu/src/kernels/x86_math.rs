@@ -226,6 +226,27 @@ pub(super) unsafe fn geglu(g: &mut [f32], u: &[f32]) {
     }
 }
 
+/// `g[i] = silu(g[i]) · u[i]` = `g / (1 + e^(−g)) · u` (SwiGLU).
+///
+/// # Safety
+/// AVX2 and FMA available; `g.len() == u.len()`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn swiglu(g: &mut [f32], u: &[f32]) {
+    debug_assert_eq!(g.len(), u.len());
+    map8(g, |v| silu8(v));
+    for (g, u) in g.iter_mut().zip(u) {
+        *g *= u;
+    }
+}
+
+/// SiLU on eight lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn silu8(v: __m256) -> __m256 {
+    let e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), v));
+    _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0), e))
+}
+
 /// `x[i] = gelu_erf(x[i])` (BERT's GELU).
 ///
 /// # Safety
