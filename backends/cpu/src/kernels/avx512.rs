@@ -333,82 +333,10 @@ unsafe fn sub_dot(kind: QuantKind, blk: *const u8, j: usize, ab: &BlockQ8) -> __
     _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(init, u, load_act(ab)))
 }
 
-/// One 32-value block (Q5_0/Q5_1) into `acc` (and its `m·s_a` into `side`).
-///
-/// # Safety
-/// `blk` points to a whole block of `kind`, a 32-value format.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn step32(kind: QuantKind, blk: *const u8, ab: &BlockQ8, acc: &mut __m256, side: &mut f32) {
-    // SAFETY: the block's first 4 bytes are readable (caller).
-    let (d, m) = unsafe { super::x86_unpack::f16x2(blk) };
-    if matches!(kind, QuantKind::Q4_1 | QuantKind::Q5_1) {
-        *side = m.mul_add(ab.s, *side);
-    }
-    // SAFETY: forwarded; sub-block 0.
-    let p = unsafe { sub_dot(kind, blk, 0, ab) };
-    *acc = _mm256_fmadd_ps(_mm256_set1_ps(d * ab.d), p, *acc);
-}
-
-/// Any of Q5_0, Q5_1, Q4_K, Q5_K through the shared scales and
-/// [`sub_dot`] (GEMV): per 32 values one integer dot, scaled per 16-value
-/// half, plus `m·s_a`.
-///
-/// # Safety
-/// AVX-512 set available; `w.len() == kind_of(K).row_bytes(a.len())`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn dot_kind<const K: u8>(w: &[u8], a: &[BlockQ8]) -> f32 {
-    let kind = kind_of(K);
-    let (bb, per) = (kind.block_bytes(), kind.block_len() / QK);
-    let has_min = matches!(
-        kind,
-        QuantKind::Q4_1 | QuantKind::Q5_1 | QuantKind::Q4_K | QuantKind::Q5_K
-    );
-    // Four accumulators indexed by constants (unrolled groups of four
-    // sub-blocks) so they stay in registers.
-    let mut acc = [_mm256_setzero_ps(); 4];
-    let mut side = 0f32;
-    if per == 1 {
-        // 32-value formats: d (and m) straight from the block's first f16s.
-        let quads = a.len() / 4;
-        for q in 0..quads {
-            for (g, acc) in acc.iter_mut().enumerate() {
-                let b = 4 * q + g;
-                // SAFETY: block b lies inside w by the length precondition.
-                unsafe { step32(kind, w.as_ptr().add(b * bb), &a[b], acc, &mut side) };
-            }
-        }
-        for (b, ab) in a.iter().enumerate().skip(4 * quads) {
-            // SAFETY: block b lies inside w by the length precondition.
-            unsafe { step32(kind, w.as_ptr().add(b * bb), ab, &mut acc[0], &mut side) };
-        }
-    } else {
-        // K-quants: scales once per super-block, then two groups of four sub-blocks.
-        for (sb, abs) in a.chunks_exact(per).enumerate() {
-            // SAFETY: storage block sb lies inside w by the length precondition.
-            let blk = unsafe { w.as_ptr().add(sb * bb) };
-            // SAFETY: as above.
-            let (ds, ms) = unsafe { block_scales(kind, blk) };
-            for h in 0..per / 4 {
-                for (g, acc) in acc.iter_mut().enumerate() {
-                    let jj = 4 * h + g;
-                    let ab = &abs[jj];
-                    if has_min {
-                        side = ms[jj].mul_add(ab.s, side);
-                    }
-                    // SAFETY: blk holds a whole block and jj < per.
-                    let p = unsafe { sub_dot(kind, blk, jj, ab) };
-                    let sc = _mm256_mul_ps(lane_scales(kind, &ds, jj), _mm256_set1_ps(ab.d));
-                    *acc = _mm256_fmadd_ps(sc, p, *acc);
-                }
-            }
-        }
-    }
-    hsum256(_mm256_add_ps(
-        _mm256_add_ps(acc[0], acc[1]),
-        _mm256_add_ps(acc[2], acc[3]),
-    )) + side
-}
+super::x86_unpack::define_dot_kind!(
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    hsum256
+);
 
 /// Four Q5_0 rows · one token (GEMV). Per block the activation load, the
 /// `−16·Σa` start value and `d_a` are shared by the four rows and their four

@@ -257,6 +257,100 @@ pub(super) fn lane_scales(kind: QuantKind, d: &[f32; 16], j: usize) -> __m256 {
     }
 }
 
+/// Defines `step32` and `dot_kind<K>` — the GEMV loop over any format's
+/// 32-value sub-blocks — in the invoking ISA module, around that module's
+/// `sub_dot(kind, blk, j, ab) -> __m256` (its integer dot of one sub-block)
+/// and the horizontal sum `$hsum`. AVX2 and AVX-512 share the loop; their
+/// instructions differ only inside `sub_dot`, so the code is written once and
+/// compiled under each module's `target_feature`s.
+macro_rules! define_dot_kind {
+    ($feat:literal, $hsum:ident) => {
+        /// One 32-value block (Q5_0/Q5_1) into `acc` (and its `m·s_a` into `side`).
+        ///
+        /// # Safety
+        /// `blk` points to a whole block of `kind`, a 32-value format.
+        #[inline]
+        #[target_feature(enable = $feat)]
+        unsafe fn step32(
+            kind: QuantKind,
+            blk: *const u8,
+            ab: &BlockQ8,
+            acc: &mut __m256,
+            side: &mut f32,
+        ) {
+            // SAFETY: the block's first 4 bytes are readable (caller).
+            let (d, m) = unsafe { super::x86_unpack::f16x2(blk) };
+            if matches!(kind, QuantKind::Q4_1 | QuantKind::Q5_1) {
+                *side = m.mul_add(ab.s, *side);
+            }
+            // SAFETY: forwarded; sub-block 0.
+            let p = unsafe { sub_dot(kind, blk, 0, ab) };
+            *acc = _mm256_fmadd_ps(_mm256_set1_ps(d * ab.d), p, *acc);
+        }
+
+        /// Any format through the shared sub-block decoder (GEMV): per 32 values
+        /// one integer dot (`sub_dot`), scaled per 16-value half, plus `m·s_a`.
+        ///
+        /// # Safety
+        /// The ISA's features available; `w.len() == kind_of(K).row_bytes(a.len())`.
+        #[target_feature(enable = $feat)]
+        unsafe fn dot_kind<const K: u8>(w: &[u8], a: &[BlockQ8]) -> f32 {
+            let kind = kind_of(K);
+            let (bb, per) = (kind.block_bytes(), kind.block_len() / QK);
+            let has_min = matches!(
+                kind,
+                QuantKind::Q4_1 | QuantKind::Q5_1 | QuantKind::Q4_K | QuantKind::Q5_K
+            );
+            // Four accumulators indexed by constants (unrolled groups of four
+            // sub-blocks) so they stay in registers.
+            let mut acc = [_mm256_setzero_ps(); 4];
+            let mut side = 0f32;
+            if per == 1 {
+                // 32-value formats: d (and m) straight from the block's first f16s.
+                let quads = a.len() / 4;
+                for q in 0..quads {
+                    for (g, acc) in acc.iter_mut().enumerate() {
+                        let b = 4 * q + g;
+                        // SAFETY: block b lies inside w by the length precondition.
+                        unsafe { step32(kind, w.as_ptr().add(b * bb), &a[b], acc, &mut side) };
+                    }
+                }
+                for (b, ab) in a.iter().enumerate().skip(4 * quads) {
+                    // SAFETY: block b lies inside w by the length precondition.
+                    unsafe { step32(kind, w.as_ptr().add(b * bb), ab, &mut acc[0], &mut side) };
+                }
+            } else {
+                // K-quants: scales once per super-block, then two groups of four sub-blocks.
+                for (sb, abs) in a.chunks_exact(per).enumerate() {
+                    // SAFETY: storage block sb lies inside w by the length precondition.
+                    let blk = unsafe { w.as_ptr().add(sb * bb) };
+                    // SAFETY: as above.
+                    let (ds, ms) = unsafe { block_scales(kind, blk) };
+                    for h in 0..per / 4 {
+                        for (g, acc) in acc.iter_mut().enumerate() {
+                            let jj = 4 * h + g;
+                            let ab = &abs[jj];
+                            if has_min {
+                                side = ms[jj].mul_add(ab.s, side);
+                            }
+                            // SAFETY: blk holds a whole block and jj < per.
+                            let p = unsafe { sub_dot(kind, blk, jj, ab) };
+                            let sc =
+                                _mm256_mul_ps(lane_scales(kind, &ds, jj), _mm256_set1_ps(ab.d));
+                            *acc = _mm256_fmadd_ps(sc, p, *acc);
+                        }
+                    }
+                }
+            }
+            $hsum(_mm256_add_ps(
+                _mm256_add_ps(acc[0], acc[1]),
+                _mm256_add_ps(acc[2], acc[3]),
+            )) + side
+        }
+    };
+}
+pub(super) use define_dot_kind;
+
 #[cfg(test)]
 mod tests {
     use super::super::blocks;
