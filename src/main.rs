@@ -941,18 +941,7 @@ fn bench(a: BenchArgs) -> Result<(), EngineError> {
             },
         )?;
         let load_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let backend_label = if wisp::runs_on_emulator(model.backends()) {
-            format!("{} (emulator latency)", a.backend)
-        } else {
-            a.backend.clone()
-        };
-        let backend_desc = model.backends()[0].describe();
-        let isa_name = backend_desc
-            .split("isa ")
-            .nth(1)
-            .and_then(|s| s.split(',').next())
-            .unwrap_or("-")
-            .to_string();
+        let (backend_label, isa_name) = bench_labels(&a.backend, model.backends());
         let n_vocab = model.config().n_vocab as u64;
         // Deterministic pseudo-random tokens, like llama-bench's random prompt.
         let mut state = 0x9e3779b97f4a7c15u64;
@@ -1481,18 +1470,7 @@ fn bench_encoder(
             },
         )?;
         let load_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let backend_label = if wisp::runs_on_emulator(model.backends()) {
-            format!("{} (emulator latency)", a.backend)
-        } else {
-            a.backend.clone()
-        };
-        let desc = model.backends()[0].describe();
-        let isa_name = desc
-            .split("isa ")
-            .nth(1)
-            .and_then(|s| s.split(',').next())
-            .unwrap_or("-")
-            .to_string();
+        let (backend_label, isa_name) = bench_labels(&a.backend, model.backends());
         let tok = model.tokenizer();
         let n_vocab = model.config().n_vocab as u32;
         for &seq in a.prompts.iter().filter(|&&p| p >= 2) {
@@ -1591,6 +1569,27 @@ fn perplexity(a: PerplexityArgs) -> Result<(), EngineError> {
         );
     }
     Ok(())
+}
+
+/// The bench table's backend column (marked when the NPU is the emulator) and
+/// ISA column (from the first backend's description, "-" when it has none).
+fn bench_labels(
+    backend: &str,
+    backends: &[std::sync::Arc<dyn wisp::engine::Backend>],
+) -> (String, String) {
+    let label = if wisp::runs_on_emulator(backends) {
+        format!("{backend} (emulator latency)")
+    } else {
+        backend.to_string()
+    };
+    let isa = backends[0]
+        .describe()
+        .split("isa ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or("-")
+        .to_string();
+    (label, isa)
 }
 
 fn main() -> ExitCode {
