@@ -155,6 +155,7 @@ pub fn backends(opts: &LoadOptions) -> Result<Vec<Arc<dyn Backend>>, EngineError
             threads: opts.threads,
             isa: opts.isa,
             profile: opts.profile,
+            pack: None,
         })?)],
         BackendChoice::Reference => vec![Arc::new(ReferenceBackend)],
         BackendChoice::Qnn => {
@@ -163,6 +164,7 @@ pub fn backends(opts: &LoadOptions) -> Result<Vec<Arc<dyn Backend>>, EngineError
                 threads: opts.threads,
                 isa: opts.isa,
                 profile: opts.profile,
+                pack: None,
             })?;
             vec![Arc::new(qnn), Arc::new(cpu)]
         }

@@ -7,6 +7,8 @@
 //! trait in its own crate.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use wisp_ops::{Op, TensorView, TensorViewMut};
 
@@ -64,6 +66,37 @@ pub trait Executable: Send + Sync {
 pub trait WeightStore: Send + Sync {
     /// The tensor's bytes (borrowed from the map).
     fn data(&self, id: usize) -> &[u8];
+
+    /// The identity of this store's contents, for backends that keep derived
+    /// copies of weights (a repacked layout) across runs and compiled graphs;
+    /// `None` (the default) means "do not cache anything derived from me".
+    fn identity(&self) -> Option<&Arc<WeightsIdentity>> {
+        None
+    }
+}
+
+/// A process-unique token for one weight store's contents. A backend's cache
+/// keys derived data by [`WeightsIdentity::id`] and holds only a `Weak` to
+/// the token, so an entry dies with the model that owned the weights (a
+/// pointer-keyed cache could hand a new model another model's repacked weights).
+#[derive(Debug)]
+pub struct WeightsIdentity {
+    id: u64,
+}
+
+impl WeightsIdentity {
+    /// A fresh identity, never equal to another in this process.
+    pub fn new() -> Arc<WeightsIdentity> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Arc::new(WeightsIdentity {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    /// The identity's number.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
 }
 
 /// The memory of one run: the arena, the session's states and the weights.
@@ -151,6 +184,11 @@ impl<'a> Bindings<'a> {
     /// The graph being run.
     pub fn graph(&self) -> &Graph {
         self.graph
+    }
+
+    /// The identity of the weights bound to this run (see [`WeightStore::identity`]).
+    pub fn weights_identity(&self) -> Option<&Arc<WeightsIdentity>> {
+        self.weights.identity()
     }
 
     /// Whether the planner ran `node` in place.

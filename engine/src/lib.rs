@@ -24,7 +24,9 @@ pub mod sampling;
 pub mod session;
 pub mod tokenizer;
 
-pub use backend::{Backend, Bindings, Executable, NodeIo, OpTime, Support, WeightStore};
+pub use backend::{
+    Backend, Bindings, Executable, NodeIo, OpTime, Support, WeightStore, WeightsIdentity,
+};
 pub use error::EngineError;
 pub use executor::CompiledGraph;
 pub use graph::{Graph, NodeId, ValueId, ValueKind};

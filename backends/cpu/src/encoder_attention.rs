@@ -24,46 +24,46 @@ pub fn encoder_attention(
 ) {
     let d = n_head * hd;
     let batch = q.len() / (d * seq).max(1);
+    if batch == 0 || seq == 0 {
+        return;
+    }
     // Additive masks, one per sequence: 0 for a kept key, −inf for padding.
     let bias: Vec<f32> = mask
         .iter()
         .map(|&m| if m == 0.0 { f32::NEG_INFINITY } else { 0.0 })
         .collect();
-    // Each task computes one (sequence, head) into its own [S, hd] buffer.
-    let heads: Vec<Vec<f32>> = (0..batch * n_head)
-        .into_par_iter()
-        .map(|bh| {
+    // Each sequence's keys transposed once, [D, S]: head h's panel is rows h·hd..(h+1)·hd.
+    let mut kt = crate::scratch::take_f32(batch * d * seq);
+    kt.par_chunks_mut(d * seq).enumerate().for_each(|(b, kt)| {
+        (kern.transpose_f32)(seq, d, &k[b * seq * d..(b + 1) * seq * d], d, kt, seq)
+    });
+    // Each task computes one (sequence, head) into its [S, hd] slot of `res`.
+    let mut res = crate::scratch::take_f32(batch * n_head * seq * hd);
+    res.par_chunks_mut(seq * hd)
+        .enumerate()
+        .for_each(|(bh, res)| {
             let (b, h) = (bh / n_head, bh % n_head);
-            let rows = b * seq..(b + 1) * seq;
-            let bias = &bias[rows.clone()];
-            let mut kt = crate::scratch::take_f32(hd * seq);
-            for (j, r) in rows.clone().enumerate() {
-                for c in 0..hd {
-                    kt[c * seq + j] = k[r * d + h * hd + c];
-                }
-            }
+            let bias = &bias[b * seq..(b + 1) * seq];
             // scores[i][j] = q_i · k_j, all queries of the sequence at once, then
             // each row softmax(scores · scale + mask).
             let mut scores = crate::scratch::take_f32(seq * seq);
-            let q0 = rows.start * d + h * hd;
-            (kern.gemm_f32)(seq, seq, hd, &q[q0..], d, &kt, seq, &mut scores, seq);
+            let q0 = b * seq * d + h * hd;
+            let kh = &kt[b * d * seq + h * hd * seq..b * d * seq + (h + 1) * hd * seq];
+            (kern.gemm_f32)(seq, seq, hd, &q[q0..], d, kh, seq, &mut scores, seq);
             for srow in scores.chunks_exact_mut(seq) {
                 (kern.softmax_row)(srow, scale, bias);
             }
             // res[i] = Σ_j p_ij · v_j.
-            let mut res = vec![0f32; seq * hd];
-            let v0 = rows.start * d + h * hd;
-            (kern.gemm_f32)(seq, hd, seq, &scores, seq, &v[v0..], d, &mut res, hd);
-            crate::scratch::give_f32(kt);
+            (kern.gemm_f32)(seq, hd, seq, &scores, seq, &v[q0..], d, res, hd);
             crate::scratch::give_f32(scores);
-            res
-        })
-        .collect();
-    for (bh, res) in heads.iter().enumerate() {
-        let (b, h) = (bh / n_head, bh % n_head);
-        for i in 0..seq {
-            let r = b * seq + i;
-            out[r * d + h * hd..r * d + (h + 1) * hd].copy_from_slice(&res[i * hd..(i + 1) * hd]);
+        });
+    crate::scratch::give_f32(kt);
+    for (r, orow) in out[..batch * seq * d].chunks_exact_mut(d).enumerate() {
+        let (b, i) = (r / seq, r % seq);
+        for (h, o) in orow.chunks_exact_mut(hd).enumerate() {
+            let src = ((b * n_head + h) * seq + i) * hd;
+            o.copy_from_slice(&res[src..src + hd]);
         }
     }
+    crate::scratch::give_f32(res);
 }

@@ -14,12 +14,16 @@ pub mod norm;
 pub mod rope;
 pub mod scratch;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
-use wisp_engine::{Backend, Bindings, EngineError, Executable, Graph, NodeId, OpTime, Support};
+use wisp_engine::{
+    Backend, Bindings, EngineError, Executable, Graph, NodeId, OpTime, Support, WeightsIdentity,
+};
 use wisp_ops::{DType, Op};
+
+use matmul::PackedMatrix;
 
 pub use kernels::{Isa, Kernels};
 
@@ -32,6 +36,80 @@ pub struct CpuOptions {
     pub isa: Option<Isa>,
     /// Time every op (also on with `WISP_PROFILE=1`); read with `Backend::take_profile`.
     pub profile: bool,
+    /// Which weights are packed for the GEMM; `None` reads `WISP_PACK`, else `Auto`.
+    pub pack: Option<PackPolicy>,
+}
+
+/// Which weights the CPU backend decodes once into its GEMM's layout (kept for
+/// the life of the model's weights) instead of on every prefill or encoder
+/// matmul. Decode steps (one token) always read the file's blocks directly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PackPolicy {
+    /// 8-bit weights (Q8_0), whose packed copy costs ~6% beyond the file.
+    #[default]
+    Auto,
+    /// Every quantized format (4- to 6-bit formats roughly double their memory).
+    All,
+    /// None: decode on every call.
+    Off,
+}
+
+impl PackPolicy {
+    /// Parses `auto`, `all` or `off` (the values of `WISP_PACK`).
+    pub fn parse(s: &str) -> Result<PackPolicy, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(PackPolicy::Auto),
+            "all" => Ok(PackPolicy::All),
+            "off" | "none" => Ok(PackPolicy::Off),
+            other => Err(format!("WISP_PACK={other:?}: expected auto, all or off")),
+        }
+    }
+
+    /// Whether weights of `dtype` are packed under this policy.
+    pub fn packs(self, dtype: DType) -> bool {
+        match self {
+            PackPolicy::Auto => dtype == DType::Q8_0,
+            PackPolicy::All => dtype.is_quantized(),
+            PackPolicy::Off => false,
+        }
+    }
+}
+
+/// Packed weights by (weights identity, weight id); an entry lives as long as
+/// the weight store it was derived from (see [`WeightsIdentity`]).
+#[derive(Default)]
+struct PackCache {
+    entries: Mutex<HashMap<(u64, usize), PackEntry>>,
+}
+
+/// A cached packed matrix and the store it was derived from.
+type PackEntry = (Weak<WeightsIdentity>, Arc<PackedMatrix>);
+
+impl PackCache {
+    /// The packed form of weight `id` of the store `owner`, packing it on first use.
+    fn get_or_pack(
+        &self,
+        owner: &Arc<WeightsIdentity>,
+        id: usize,
+        make: impl FnOnce() -> Option<PackedMatrix>,
+    ) -> Option<Arc<PackedMatrix>> {
+        let key = (owner.id(), id);
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, p)) = map.get(&key) {
+            return Some(p.clone());
+        }
+        // Entries of dropped models go before anything new is added.
+        map.retain(|_, (w, _)| w.strong_count() > 0);
+        let started = Instant::now();
+        let p = Arc::new(make()?);
+        tracing::debug!(
+            bytes = p.bytes(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "packed a weight matrix for the GEMM"
+        );
+        map.insert(key, (Arc::downgrade(owner), p.clone()));
+        Some(p)
+    }
 }
 
 /// The CPU backend. Holds its thread pool; cheap to share in an `Arc`.
@@ -40,10 +118,42 @@ pub struct CpuBackend {
     pool: Arc<rayon::ThreadPool>,
     threads: usize,
     profile: Option<Arc<Profile>>,
+    pack: PackPolicy,
+    packs: Arc<PackCache>,
 }
 
 /// Per-op time, kept only when `WISP_PROFILE` is set (one clock read per node).
 type Profile = Mutex<BTreeMap<&'static str, (u64, f64)>>;
+
+/// `WISP_PROFILE=shapes`: matmuls are timed per weight dtype and shape
+/// (`matmul q4_K 1024x640`) instead of as one line, to see which matrices a
+/// decode step spends its time in.
+fn profile_shapes() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("WISP_PROFILE").is_ok_and(|v| v == "shapes"))
+}
+
+/// The profile key of a matmul by weight dtype and shape; interned, so each
+/// distinct shape's name is allocated once for the process.
+fn matmul_key(w: &wisp_ops::TensorType) -> &'static str {
+    static KEYS: Mutex<BTreeMap<String, &'static str>> = Mutex::new(BTreeMap::new());
+    let name = format!(
+        "matmul {} {}",
+        w.dtype.name(),
+        w.shape
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("x")
+    );
+    let mut keys = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(k) = keys.get(&name) {
+        return k;
+    }
+    let leaked: &'static str = Box::leak(name.clone().into_boxed_str());
+    keys.insert(name, leaked);
+    leaked
+}
 
 impl CpuBackend {
     /// Detects the ISA (or takes the one asked for) and starts the pool.
@@ -77,11 +187,23 @@ impl CpuBackend {
         let env_profile =
             std::env::var_os("WISP_PROFILE").is_some_and(|v| !v.is_empty() && v != "0");
         let profile = (opts.profile || env_profile).then(|| Arc::new(Mutex::new(BTreeMap::new())));
+        let pack = match opts.pack {
+            Some(p) => p,
+            None => match std::env::var("WISP_PACK") {
+                Ok(v) => PackPolicy::parse(&v).map_err(|m| EngineError::Backend {
+                    backend: "cpu".into(),
+                    message: m,
+                })?,
+                Err(_) => PackPolicy::Auto,
+            },
+        };
         Ok(CpuBackend {
             kernels: isa.kernels(),
             pool: Arc::new(pool),
             threads,
             profile,
+            pack,
+            packs: Arc::new(PackCache::default()),
         })
     }
 
@@ -101,6 +223,8 @@ struct CpuExec {
     kernels: &'static Kernels,
     pool: Arc<rayon::ThreadPool>,
     profile: Option<Arc<Profile>>,
+    pack: PackPolicy,
+    packs: Arc<PackCache>,
 }
 
 impl Backend for CpuBackend {
@@ -133,6 +257,8 @@ impl Backend for CpuBackend {
             kernels: self.kernels,
             pool: self.pool.clone(),
             profile: self.profile.clone(),
+            pack: self.pack,
+            packs: self.packs.clone(),
         }))
     }
 
@@ -163,17 +289,80 @@ impl Backend for CpuBackend {
 impl Executable for CpuExec {
     fn run(&self, io: &mut Bindings) -> Result<(), EngineError> {
         self.pool.install(|| {
+            // The int8 blocks of the last quantized matmul input, by value: the
+            // next matmul of the same value (a layer's k and v after q) reuses them.
+            // Values are written once per run, so the blocks stay valid.
+            let mut last_blocks: Option<(wisp_engine::ValueId, Vec<kernels::BlockQ8>)> = None;
             for &n in &self.nodes {
                 let started = self.profile.as_ref().map(|_| Instant::now());
+                // A matmul's weight, when its packed form may be used: (store, weight id).
+                let pack_key = match io.graph().node(n) {
+                    node if matches!(node.op, Op::MatMul) => {
+                        let wv = io.graph().value(node.inputs[1]);
+                        match (&wv.kind, io.weights_identity()) {
+                            (&wisp_engine::ValueKind::Weight(id), Some(owner))
+                                if self.pack.packs(wv.ty.dtype) =>
+                            {
+                                Some((owner.clone(), id))
+                            }
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                let x_id = io.graph().node(n).inputs.first().copied();
                 let mut nio = io.node_io(n)?;
-                let op_name = nio.op.name();
+                let mut op_name = nio.op.name();
                 match nio.op {
                     Op::MatMul => {
                         let x = nio.inputs[0]
                             .ok_or_else(|| EngineError::Internal("matmul input".into()))?;
                         let w = nio.inputs[1]
                             .ok_or_else(|| EngineError::Internal("matmul weight".into()))?;
-                        matmul::matmul(self.kernels, x, w, nio.output.f32());
+                        if self.profile.is_some() && profile_shapes() {
+                            op_name = matmul_key(w.ty);
+                        }
+                        let tokens = x.f32().len() / x.ty.row_len().max(1);
+                        let packed = match pack_key {
+                            Some((owner, id)) if tokens >= matmul::PACK_MIN_TOKENS => self
+                                .packs
+                                .get_or_pack(&owner, id, || PackedMatrix::new(self.kernels, w)),
+                            _ => None,
+                        };
+                        let (xf, k) = (x.f32(), x.ty.row_len());
+                        let quantize_started = started.filter(|_| profile_shapes());
+                        let act = match last_blocks.take() {
+                            Some((v, q))
+                                if Some(v) == x_id
+                                    && w.ty.dtype.is_quantized()
+                                    && q.len() == xf.len() / k.max(1) * (k / 32) =>
+                            {
+                                matmul::Activations::with_blocks(xf, k, q)
+                            }
+                            other => {
+                                if let Some((_, q)) = other {
+                                    scratch::give_q8(q);
+                                }
+                                matmul::Activations::new(self.kernels, xf, k, w.ty.dtype)
+                            }
+                        };
+                        if let (Some(p), Some(t)) = (&self.profile, quantize_started) {
+                            // Shapes mode: the activations' quantization on its own line.
+                            let mut map = p.lock().unwrap_or_else(|e| e.into_inner());
+                            let e = map.entry("matmul: quantize input").or_insert((0, 0.0));
+                            e.0 += 1;
+                            e.1 += t.elapsed().as_secs_f64();
+                        }
+                        matmul::matmul_act(
+                            self.kernels,
+                            &act,
+                            w,
+                            packed.as_deref(),
+                            nio.output.f32(),
+                        );
+                        if let (Some(v), true) = (x_id, act.is_quantized()) {
+                            last_blocks = act.into_blocks().map(|q| (v, q));
+                        }
                     }
                     Op::Rope {
                         head_dim,
@@ -309,7 +498,101 @@ impl Executable for CpuExec {
                     e.1 += t.elapsed().as_secs_f64();
                 }
             }
+            if let Some((_, q)) = last_blocks {
+                scratch::give_q8(q);
+            }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wisp_ops::{TensorType, TensorView};
+
+    fn q8_matrix(rows: usize, k: usize) -> (TensorType, Vec<u8>) {
+        let ty = TensorType::new(DType::Q8_0, &[rows, k]);
+        let mut w: Vec<u8> = (0..DType::Q8_0.bytes_for(rows * k).unwrap())
+            .map(|i| (i * 37 % 251) as u8)
+            .collect();
+        for blk in w.chunks_exact_mut(34) {
+            blk[0] = 0;
+            blk[1] = 0x20;
+        }
+        (ty, w)
+    }
+
+    /// A packed matrix is made once per (store, weight) and dropped with its store.
+    #[test]
+    fn pack_cache_lives_with_its_weights() {
+        let k = Isa::best().kernels();
+        let cache = PackCache::default();
+        let (ty, w) = q8_matrix(48, 64);
+        let view = TensorView { ty: &ty, data: &w };
+        let owner = WeightsIdentity::new();
+        let mut made = 0;
+        let mut pack = || {
+            made += 1;
+            PackedMatrix::new(k, view)
+        };
+        let a = cache.get_or_pack(&owner, 3, &mut pack);
+        let b = cache.get_or_pack(&owner, 3, &mut pack);
+        if k.pack_q.is_none() {
+            assert!(a.is_none() && b.is_none());
+            return;
+        }
+        assert!(Arc::ptr_eq(a.as_ref().unwrap(), b.as_ref().unwrap()));
+        assert_eq!(made, 1);
+        drop(owner);
+        // A new store's first pack purges the dead entry.
+        let other = WeightsIdentity::new();
+        cache.get_or_pack(&other, 3, || PackedMatrix::new(k, view));
+        let map = cache.entries.lock().unwrap();
+        assert_eq!(map.len(), 1);
+        assert!(map.contains_key(&(other.id(), 3)));
+    }
+
+    #[test]
+    fn pack_policy_parses_and_selects() {
+        assert_eq!(PackPolicy::parse(" ALL ").unwrap(), PackPolicy::All);
+        assert_eq!(PackPolicy::parse("").unwrap(), PackPolicy::Auto);
+        assert!(PackPolicy::parse("sometimes").is_err());
+        assert!(PackPolicy::Auto.packs(DType::Q8_0));
+        assert!(!PackPolicy::Auto.packs(DType::Q4_K));
+        assert!(PackPolicy::All.packs(DType::Q4_K));
+        assert!(!PackPolicy::All.packs(DType::F32));
+        assert!(!PackPolicy::Off.packs(DType::Q8_0));
+    }
+
+    /// Through packed weights a matmul gives the same values as without.
+    #[test]
+    fn packed_matmul_matches_unpacked() {
+        let k = Isa::best().kernels();
+        let (ty, w) = q8_matrix(40, 96);
+        let view = TensorView { ty: &ty, data: &w };
+        let Some(pm) = PackedMatrix::new(k, view) else {
+            return;
+        };
+        for n in [8usize, 9, 33] {
+            let xty = TensorType::new(DType::F32, &[n, 96]);
+            let x: Vec<f32> = (0..n * 96)
+                .map(|i| ((i * 13 % 29) as f32 - 14.0) * 0.1)
+                .collect();
+            let xv = TensorView {
+                ty: &xty,
+                data: bytemuck::cast_slice(&x),
+            };
+            let mut want = vec![0f32; n * 40];
+            matmul::matmul(k, xv, view, &mut want);
+            let mut got = vec![0f32; n * 40];
+            matmul::matmul_with(k, xv, view, Some(&pm), &mut got);
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - e).abs() <= 1e-4 * e.abs().max(1.0),
+                    "n={n} [{i}] {g} vs {e}"
+                );
+            }
+        }
     }
 }

@@ -14,8 +14,63 @@
 use rayon::prelude::*;
 use wisp_ops::{DType, TensorView};
 
-use crate::kernels::{BlockQ8, Kernels, OutLayout, QuantKind};
+use crate::kernels::{BlockQ8, Kernels, OutLayout, PackedWeights, QuantKind};
 use crate::scratch;
+
+/// Fewest tokens for which a matmul goes through the GEMM with packed weights
+/// (below, GEMV-like dots are as fast and need no packed copy).
+pub const PACK_MIN_TOKENS: usize = 8;
+
+/// A weight matrix decoded once into the ISA's GEMM layout, in row chunks
+/// (packed in parallel, each chunk a whole number of the kernel's panels).
+#[derive(Debug)]
+pub struct PackedMatrix {
+    /// `(first row, rows)` of each chunk.
+    chunks: Vec<(usize, PackedWeights)>,
+    rows: usize,
+}
+
+impl PackedMatrix {
+    /// Packs `w` with the table's `pack_q`; `None` when the ISA has no packed
+    /// GEMM or `w` is not a quantized 2-D matrix.
+    pub fn new(k: &Kernels, w: TensorView) -> Option<PackedMatrix> {
+        let pack = k.pack_q?;
+        let kind = quant_kind(w.ty.dtype)?;
+        if w.ty.shape.len() != 2 {
+            return None;
+        }
+        let (rows, kdim) = (w.ty.shape[0], w.ty.shape[1]);
+        let nb = kdim / 32;
+        let rb = kind.row_bytes(nb)?;
+        if rows == 0 || nb == 0 || w.data.len() < rows * rb {
+            return None;
+        }
+        let per = (rows.div_ceil(rayon::current_num_threads().max(1) * 4)).next_multiple_of(16);
+        let starts: Vec<usize> = (0..rows).step_by(per).collect();
+        let chunks = starts
+            .into_par_iter()
+            .map(|r0| {
+                let r1 = (r0 + per).min(rows);
+                (r0, pack(kind, &w.data[r0 * rb..r1 * rb], nb))
+            })
+            .collect();
+        Some(PackedMatrix { chunks, rows })
+    }
+
+    /// Heap bytes held.
+    pub fn bytes(&self) -> usize {
+        self.chunks.iter().map(|(_, p)| p.bytes()).sum()
+    }
+
+    /// Whether this matrix was packed from weights of `kind` and `rows` × `nb` blocks.
+    fn fits(&self, kind: QuantKind, rows: usize, nb: usize) -> bool {
+        self.rows == rows
+            && self
+                .chunks
+                .iter()
+                .all(|(_, p)| p.kind() == kind && p.blocks() == nb)
+    }
+}
 
 /// Weight rows per parallel task.
 fn rows_per_task(m: usize) -> usize {
@@ -79,6 +134,32 @@ fn quant_kind(dtype: DType) -> Option<QuantKind> {
     }
 }
 
+impl<'a> Activations<'a> {
+    /// Activations whose int8 blocks were made earlier from the same `x` (by
+    /// [`Activations::new`] for any quantized dtype, then [`Activations::into_blocks`]):
+    /// matmuls that share an input (a layer's q, k and v) quantize it once.
+    pub fn with_blocks(x: &'a [f32], k: usize, q: Vec<BlockQ8>) -> Activations<'a> {
+        let n = x.len() / k.max(1);
+        assert_eq!(q.len(), n * (k / 32), "blocks of another shape");
+        Activations {
+            x,
+            k,
+            n,
+            q: Some(q),
+        }
+    }
+
+    /// The int8 blocks, kept for [`Activations::with_blocks`] (`None` for float weights).
+    pub fn into_blocks(mut self) -> Option<Vec<BlockQ8>> {
+        self.q.take()
+    }
+
+    /// Whether the activations were quantized (the weights are).
+    pub fn is_quantized(&self) -> bool {
+        self.q.is_some()
+    }
+}
+
 impl Drop for Activations<'_> {
     fn drop(&mut self) {
         if let Some(q) = self.q.take() {
@@ -89,8 +170,88 @@ impl Drop for Activations<'_> {
 
 /// y[t, o] = Σ_i x[t, i] · w[o, i].
 pub fn matmul(k: &Kernels, x: TensorView, w: TensorView, out: &mut [f32]) {
+    matmul_with(k, x, w, None, out);
+}
+
+/// [`matmul`], through `packed` (made from `w` by [`PackedMatrix::new`]) when
+/// the matmul is a GEMM of at least [`PACK_MIN_TOKENS`] tokens.
+pub fn matmul_with(
+    k: &Kernels,
+    x: TensorView,
+    w: TensorView,
+    packed: Option<&PackedMatrix>,
+    out: &mut [f32],
+) {
     let act = Activations::new(k, x.f32(), x.ty.row_len(), w.ty.dtype);
-    matmul_prepared(k, &act, w, out);
+    matmul_act(k, &act, w, packed, out);
+}
+
+/// [`matmul_with`] on activations already prepared for `w`'s dtype.
+pub fn matmul_act(
+    k: &Kernels,
+    act: &Activations,
+    w: TensorView,
+    packed: Option<&PackedMatrix>,
+    out: &mut [f32],
+) {
+    if let (Some(pm), Some(gemm), Some(q), Some(kind)) = (
+        packed,
+        k.gemm_packed,
+        act.q.as_deref(),
+        quant_kind(w.ty.dtype),
+    ) {
+        let (m, nb) = (w.ty.shape[0], act.k / 32);
+        if act.n >= PACK_MIN_TOKENS && pm.fits(kind, m, nb) {
+            return gemm_packed_matrix(k, gemm, pm, q, act.n, nb, out);
+        }
+    }
+    matmul_prepared(k, act, w, out);
+}
+
+/// The GEMM on packed weights, split over threads by tokens when every thread
+/// gets at least a micro-tile's worth, else by row chunks.
+fn gemm_packed_matrix(
+    k: &Kernels,
+    gemm: crate::kernels::GemmPackedFn,
+    pm: &PackedMatrix,
+    q: &[BlockQ8],
+    n: usize,
+    nb: usize,
+    out: &mut [f32],
+) {
+    let m = pm.rows;
+    let threads = rayon::current_num_threads().max(1);
+    if threads == 1 || n >= PACK_MIN_TOKENS * threads {
+        let per = n.div_ceil(threads).next_multiple_of(PACK_MIN_TOKENS).min(n);
+        out[..n * m]
+            .par_chunks_mut(per * m)
+            .enumerate()
+            .for_each(|(c, o)| {
+                let (t0, nt) = (c * per, o.len() / m);
+                for s0 in (0..nt).step_by(k.gemm_tokens) {
+                    let s1 = (s0 + k.gemm_tokens).min(nt);
+                    let qs = &q[(t0 + s0) * nb..(t0 + s1) * nb];
+                    for (r0, pw) in &pm.chunks {
+                        gemm(pw, qs, &mut o[s0 * m + r0..], OutLayout::tokens(m));
+                    }
+                }
+            });
+        return;
+    }
+    // Few tokens: each task owns row chunks, written row-major, then transposed.
+    let mut yt = scratch::take_f32(m * n);
+    let mut parts: Vec<(&(usize, PackedWeights), &mut [f32])> = Vec::new();
+    let mut rest = &mut yt[..];
+    for c in &pm.chunks {
+        let (part, tail) = rest.split_at_mut(c.1.rows() * n);
+        parts.push((c, part));
+        rest = tail;
+    }
+    parts
+        .into_par_iter()
+        .for_each(|((_, pw), part)| gemm(pw, q, part, OutLayout::rows(n)));
+    (k.transpose_f32)(m, n, &yt, n, out, m);
+    scratch::give_f32(yt);
 }
 
 /// silu(x · w_gateᵀ) · (x · w_upᵀ), with x quantized once for both.
@@ -215,24 +376,8 @@ pub fn matmul_prepared(k: &Kernels, act: &Activations, w: TensorView, out: &mut 
                 }
             }
         });
-    transpose(&yt, m, n, out);
+    (k.transpose_f32)(m, n, &yt, n, out, m);
     scratch::give_f32(yt);
-}
-
-/// `dst[t * rows + r] = src[r * cols + t]`, in 32×32 tiles so both sides stay in cache.
-fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    const B: usize = 32;
-    for r0 in (0..rows).step_by(B) {
-        let r1 = (r0 + B).min(rows);
-        for c0 in (0..cols).step_by(B) {
-            let c1 = (c0 + B).min(cols);
-            for r in r0..r1 {
-                for c in c0..c1 {
-                    dst[c * rows + r] = src[r * cols + c];
-                }
-            }
-        }
-    }
 }
 
 /// Asks the CPU to start loading `len` bytes at `data[start..]` into the
@@ -279,6 +424,11 @@ mod tests {
     fn matmul_speed() {
         use std::time::Instant;
         let k = Isa::best().kernels();
+        // WISP_BENCH_REPS: repetitions (best of), 20 by default.
+        let reps: usize = std::env::var("WISP_BENCH_REPS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20);
         for (dtype, rows, kdim, n) in [
             (DType::Q8_0, 384usize, 384usize, 128usize),
             (DType::Q8_0, 1536, 384, 128),
@@ -304,7 +454,7 @@ mod tests {
                 data: bytemuck::cast_slice(&x),
             };
             let mut best = f64::MAX;
-            for _ in 0..20 {
+            for _ in 0..reps {
                 let t0 = Instant::now();
                 matmul(k, xv, wv, &mut out);
                 best = best.min(t0.elapsed().as_secs_f64());
@@ -314,19 +464,34 @@ mod tests {
             let kind = quant_kind(dtype).unwrap();
             let mut yt = vec![0f32; rows * n];
             let mut kbest = f64::MAX;
-            for _ in 0..20 {
+            for _ in 0..reps {
                 let t0 = Instant::now();
                 (k.gemm_q)(kind, &w, q, kdim / 32, &mut yt, OutLayout::rows(n));
                 kbest = kbest.min(t0.elapsed().as_secs_f64());
             }
+            let mut pbest = f64::MAX;
+            if let (Some(pm), Some(g)) = (PackedMatrix::new(k, wv), k.gemm_packed) {
+                for _ in 0..reps {
+                    let t0 = Instant::now();
+                    for (r0, pw) in &pm.chunks {
+                        g(pw, q, &mut out[*r0..], OutLayout::tokens(rows));
+                    }
+                    pbest = pbest.min(t0.elapsed().as_secs_f64());
+                }
+            }
+            println!(
+                "  packed gemm alone: {:.3} ms, {:.1} GMAC/s",
+                pbest * 1e3,
+                (rows * kdim * n) as f64 / pbest * 1e-9
+            );
             let mut tbest = f64::MAX;
-            for _ in 0..20 {
+            for _ in 0..reps {
                 let t0 = Instant::now();
-                transpose(&yt, rows, n, &mut out);
+                (k.transpose_f32)(rows, n, &yt, n, &mut out, rows);
                 tbest = tbest.min(t0.elapsed().as_secs_f64());
             }
             let mut qbest = f64::MAX;
-            for _ in 0..20 {
+            for _ in 0..reps {
                 let t0 = Instant::now();
                 drop(std::hint::black_box(Activations::new(k, &x, kdim, dtype)));
                 qbest = qbest.min(t0.elapsed().as_secs_f64());
@@ -373,7 +538,20 @@ mod tests {
             let xty = TensorType::new(DType::F32, &[1, kdim]);
             let x: Vec<f32> = (0..kdim).map(|i| (i as f32 * 0.37).sin()).collect();
             let mut out = vec![0f32; rows];
-            let wv = TensorView { ty: &ty, data: &w };
+            let path = std::env::temp_dir().join(format!("wisp-gemv-{}.bin", std::process::id()));
+            std::fs::write(&path, &w).unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            // SAFETY: test file, not modified while mapped.
+            let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
+            let _ = std::fs::remove_file(&path);
+            // WISP_GEMV_FILE=1: read the weights through a file mapping, as a model's are
+            // (4 KiB pages of the page cache rather than the heap's).
+            let w: &[u8] = if std::env::var_os("WISP_GEMV_FILE").is_some() {
+                &map
+            } else {
+                &w
+            };
+            let wv = TensorView { ty: &ty, data: w };
             let xv = TensorView {
                 ty: &xty,
                 data: bytemuck::cast_slice(&x),

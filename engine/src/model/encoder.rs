@@ -14,7 +14,7 @@ use wisp_ops::{DType, TensorType};
 use super::bert::{self, hf_name, EncoderConfig, EncoderShape};
 use super::source::WeightSource;
 use super::weights::{GgufWeights, WeightInfo};
-use crate::backend::{Backend, WeightStore};
+use crate::backend::{Backend, WeightStore, WeightsIdentity};
 use crate::buffer::AlignedBuf;
 use crate::calibration::{insert_fake_quant, Calibration, SimOptions};
 use crate::executor::CompiledGraph;
@@ -31,6 +31,7 @@ const MAX_CACHED_GRAPHS: usize = 32;
 pub struct SafetensorsWeights {
     file: SafetensorsFile,
     prefix: &'static str,
+    identity: Arc<WeightsIdentity>,
 }
 
 impl SafetensorsWeights {
@@ -44,7 +45,11 @@ impl SafetensorsWeights {
         } else {
             ""
         };
-        SafetensorsWeights { file, prefix }
+        SafetensorsWeights {
+            file,
+            prefix,
+            identity: WeightsIdentity::new(),
+        }
     }
 
     /// The underlying file.
@@ -56,6 +61,10 @@ impl SafetensorsWeights {
 impl WeightStore for SafetensorsWeights {
     fn data(&self, id: usize) -> &[u8] {
         self.file.tensor_data(id)
+    }
+
+    fn identity(&self) -> Option<&Arc<WeightsIdentity>> {
+        Some(&self.identity)
     }
 }
 

@@ -4,13 +4,14 @@
 //! gives the same numbers.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use wisp_ops::quant::{dequantize_row, quantize_row};
 use wisp_ops::{DType, TensorType};
 
 use super::source::WeightSource;
 use super::weights::WeightInfo;
-use crate::backend::WeightStore;
+use crate::backend::{WeightStore, WeightsIdentity};
 use crate::EngineError;
 
 /// Whether a tensor of this name and shape is quantized to `target`: 2-D
@@ -49,6 +50,7 @@ pub fn convert(from: DType, data: &[u8], shape: &[usize], to: DType) -> Vec<u8> 
 pub struct QuantizedWeights {
     tensors: Vec<(String, TensorType, Vec<u8>)>,
     by_name: HashMap<String, usize>,
+    identity: Arc<WeightsIdentity>,
 }
 
 impl QuantizedWeights {
@@ -74,7 +76,11 @@ impl QuantizedWeights {
             tensors.push((name.clone(), TensorType::new(to, shape), bytes));
             progress(i + 1, names.len());
         }
-        Ok(QuantizedWeights { tensors, by_name })
+        Ok(QuantizedWeights {
+            tensors,
+            by_name,
+            identity: WeightsIdentity::new(),
+        })
     }
 
     /// (name, type, bytes) of every tensor, in the order given.
@@ -86,6 +92,10 @@ impl QuantizedWeights {
 impl WeightStore for QuantizedWeights {
     fn data(&self, id: usize) -> &[u8] {
         &self.tensors[id].2
+    }
+
+    fn identity(&self) -> Option<&Arc<WeightsIdentity>> {
+        Some(&self.identity)
     }
 }
 

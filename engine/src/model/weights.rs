@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wisp_formats::GgufFile;
 use wisp_ops::{DType, TensorType};
 
-use crate::backend::WeightStore;
+use crate::backend::{WeightStore, WeightsIdentity};
 use crate::EngineError;
 
 /// A tensor the model file holds, typed for the graph.
@@ -22,6 +22,7 @@ pub struct WeightInfo {
 pub struct GgufWeights {
     file: Arc<GgufFile>,
     by_name: HashMap<String, WeightInfo>,
+    identity: Arc<WeightsIdentity>,
 }
 
 impl GgufWeights {
@@ -49,7 +50,11 @@ impl GgufWeights {
                 },
             );
         }
-        Ok(GgufWeights { file, by_name })
+        Ok(GgufWeights {
+            file,
+            by_name,
+            identity: WeightsIdentity::new(),
+        })
     }
 
     /// The underlying file.
@@ -66,5 +71,9 @@ impl GgufWeights {
 impl WeightStore for GgufWeights {
     fn data(&self, id: usize) -> &[u8] {
         self.file.tensor_data(id)
+    }
+
+    fn identity(&self) -> Option<&Arc<WeightsIdentity>> {
+        Some(&self.identity)
     }
 }

@@ -42,11 +42,14 @@ pub(super) static KERNELS: Kernels = Kernels {
     f32_to_f16,
     gemm_q,
     gemm_tokens: 64,
+    pack_q: None,
+    gemm_packed: None,
     geglu,
     swiglu,
     gelu_erf,
     exp_sum,
     gemm_f32,
+    transpose_f32: super::scalar::transpose_f32,
     softmax_row,
 };
 

@@ -46,11 +46,14 @@ pub(super) static KERNELS: Kernels = Kernels {
     f32_to_f16,
     gemm_q,
     gemm_tokens: 512,
+    pack_q: Some(pack_q),
+    gemm_packed: Some(gemm_packed),
     geglu,
     swiglu,
     gelu_erf,
     exp_sum,
     gemm_f32,
+    transpose_f32,
     softmax_row,
 };
 
@@ -135,13 +138,13 @@ fn swiglu(g: &mut [f32], u: &[f32]) {
 }
 
 fn gelu_erf(x: &mut [f32]) {
-    // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels).
-    unsafe { super::x86_math::gelu_erf(x) }
+    // SAFETY: AVX-512 set detected (only reachable via Isa::kernels).
+    unsafe { super::avx512_math::gelu_erf(x) }
 }
 
 fn exp_sum(x: &mut [f32], shift: f32) -> f32 {
-    // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels).
-    unsafe { super::x86_math::exp_sum(x, shift) }
+    // SAFETY: AVX-512 set detected (only reachable via Isa::kernels).
+    unsafe { super::avx512_math::exp_sum(x, shift) }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -174,10 +177,113 @@ fn gemm_f32(
     }
 }
 
+fn transpose_f32(rows: usize, cols: usize, src: &[f32], lds: usize, dst: &mut [f32], ldd: usize) {
+    super::check_transpose((rows, cols), (src, lds), (dst, ldd));
+    // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); shapes checked above.
+    unsafe { transpose_f32_avx512(rows, cols, src, lds, dst, ldd) }
+}
+
+/// Whole 16×16 tiles through [`transpose16`], the edges by the scalar tile loop.
+///
+/// # Safety
+/// AVX-512 set available; shapes checked by `check_transpose`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn transpose_f32_avx512(
+    rows: usize,
+    cols: usize,
+    src: &[f32],
+    lds: usize,
+    dst: &mut [f32],
+    ldd: usize,
+) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let (r16, c16) = (rows / 16 * 16, cols / 16 * 16);
+    for i0 in (0..r16).step_by(16) {
+        for j0 in (0..c16).step_by(16) {
+            // SAFETY: rows i0..i0+16 and columns j0..j0+16 are inside both shapes.
+            let v: [__m512; 16] = core::array::from_fn(|r| unsafe {
+                _mm512_loadu_ps(src.as_ptr().add((i0 + r) * lds + j0))
+            });
+            let t = transpose16(v);
+            for (c, t) in t.iter().enumerate() {
+                // SAFETY: as above, transposed.
+                unsafe { _mm512_storeu_ps(dst.as_mut_ptr().add((j0 + c) * ldd + i0), *t) };
+            }
+        }
+    }
+    // The right edge (all rows of the last columns), then the bottom edge.
+    if c16 < cols {
+        super::scalar::transpose_tiles(
+            rows,
+            cols - c16,
+            &src[c16..],
+            lds,
+            &mut dst[c16 * ldd..],
+            ldd,
+        );
+    }
+    if r16 < rows {
+        super::scalar::transpose_tiles(
+            rows - r16,
+            c16,
+            &src[r16 * lds..],
+            lds,
+            &mut dst[r16..],
+            ldd,
+        );
+    }
+}
+
+/// A 16×16 f32 transpose in registers: unpack 32, unpack 64, then two rounds
+/// of 128-bit lane shuffles.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+    // a[2i], a[2i+1]: rows 2i and 2i+1 interleaved by 32-bit lanes.
+    let mut a = [_mm512_setzero_ps(); 16];
+    for i in 0..8 {
+        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    // b: four rows' elements per 128-bit lane.
+    let mut b = [_mm512_setzero_ps(); 16];
+    for i in 0..4 {
+        for h in 0..2 {
+            let (x, y) = (
+                _mm512_castps_pd(a[4 * i + h]),
+                _mm512_castps_pd(a[4 * i + 2 + h]),
+            );
+            b[4 * i + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(x, y));
+            b[4 * i + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(x, y));
+        }
+    }
+    // b[4i + k] holds, per 128-bit lane L, column 4L + k of rows 4i..4i+4.
+    // c: pairs of row groups (4i, 4i + 4) per 256-bit half.
+    let mut c = [_mm512_setzero_ps(); 16];
+    for i in 0..2 {
+        for k in 0..4 {
+            let (x, y) = (b[8 * i + k], b[8 * i + 4 + k]);
+            c[8 * i + k] = _mm512_shuffle_f32x4::<0b10_00_10_00>(x, y);
+            c[8 * i + 4 + k] = _mm512_shuffle_f32x4::<0b11_01_11_01>(x, y);
+        }
+    }
+    // c[8i + k'] (k' < 8): 128-bit lanes = column k' of rows 8i..8i+4, column
+    // k' + 8 of the same rows, then both columns of rows 8i+4..8i+8.
+    let mut t = [_mm512_setzero_ps(); 16];
+    for k in 0..8 {
+        let (x, y) = (c[k], c[8 + k]);
+        t[k] = _mm512_shuffle_f32x4::<0b10_00_10_00>(x, y);
+        t[k + 8] = _mm512_shuffle_f32x4::<0b11_01_11_01>(x, y);
+    }
+    t
+}
+
 fn softmax_row(row: &mut [f32], scale: f32, bias: &[f32]) -> bool {
     check::same_len(row.len(), bias.len());
-    // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels); lengths checked above.
-    unsafe { super::x86_math::softmax_row(row, scale, bias) }
+    // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { super::avx512_math::softmax_row(row, scale, bias) }
 }
 
 fn f32_to_f16(x: &[f32], out: &mut [u8]) {
@@ -199,10 +305,78 @@ fn tail_mask(n: usize) -> __mmask16 {
 
 /// # Safety
 /// AVX-512 set available; `x.len() == out.len() * 32`.
+///
+/// Sixteen blocks at a time: their maxima and code sums are reduced with one
+/// transposing network each ([`reduce16`]) and their scales divided as one
+/// vector, where a block at a time paid three scalar divisions and three
+/// horizontal reductions (the same IEEE operations, so the blocks are
+/// bit-identical to the scalar quantizer's).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 unsafe fn quantize_q8_avx512(x: &[f32], out: &mut [BlockQ8]) {
     debug_assert_eq!(x.len(), out.len() * QK);
-    for (i, ob) in out.iter_mut().enumerate() {
+    let groups = out.len() / 16;
+    let max = |a: __m512, b: __m512| _mm512_max_ps(a, b);
+    let add = |a: __m512, b: __m512| {
+        _mm512_castsi512_ps(_mm512_add_epi32(
+            _mm512_castps_si512(a),
+            _mm512_castps_si512(b),
+        ))
+    };
+    for gi in 0..groups {
+        // SAFETY: blocks 16gi..16gi+16 cover x[512gi .. 512gi+512], in bounds.
+        let base = unsafe { x.as_ptr().add(gi * 16 * QK) };
+        // SAFETY: as above (block i's 32 values).
+        let load = |i: usize, h: usize| unsafe { _mm512_loadu_ps(base.add(i * QK + 16 * h)) };
+        let m: [__m512; 16] = core::array::from_fn(|i| {
+            _mm512_max_ps(_mm512_abs_ps(load(i, 0)), _mm512_abs_ps(load(i, 1)))
+        });
+        let amax = reduce16(m, max);
+        let d = _mm512_div_ps(amax, _mm512_set1_ps(127.0));
+        let id = _mm512_div_ps(_mm512_set1_ps(127.0), amax);
+        let inv_d = _mm512_div_ps(_mm512_set1_ps(1.0), d);
+        let inf = _mm512_set1_ps(f32::INFINITY);
+        let ok = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(d, _mm512_setzero_ps())
+            & _mm512_cmp_ps_mask::<_CMP_LT_OQ>(_mm512_abs_ps(id), inf)
+            & _mm512_cmp_ps_mask::<_CMP_LT_OQ>(_mm512_abs_ps(inv_d), inf);
+        let (d, id) = (_mm512_maskz_mov_ps(ok, d), _mm512_maskz_mov_ps(ok, id));
+        let mut ids = [0f32; 16];
+        // SAFETY: 16 floats into a 16-float array.
+        unsafe { _mm512_storeu_ps(ids.as_mut_ptr(), id) };
+        let mut lo = [_mm512_setzero_ps(); 16];
+        let mut hi = [_mm512_setzero_ps(); 16];
+        for i in 0..16 {
+            let idv = _mm512_set1_ps(ids[i]);
+            // Default MXCSR rounding: nearest, ties to even.
+            let i0 = _mm512_cvtps_epi32(_mm512_mul_ps(load(i, 0), idv));
+            let i1 = _mm512_cvtps_epi32(_mm512_mul_ps(load(i, 1), idv));
+            // SAFETY: `qs` is a 32-byte array; two unaligned 16-byte stores fill it exactly.
+            unsafe {
+                let q = out[gi * 16 + i].qs.as_mut_ptr().cast::<__m128i>();
+                _mm_storeu_si128(q, _mm512_cvtsepi32_epi8(i0));
+                _mm_storeu_si128(q.add(1), _mm512_cvtsepi32_epi8(i1));
+            }
+            lo[i] = _mm512_castsi512_ps(i0);
+            hi[i] = _mm512_castsi512_ps(i1);
+        }
+        let h0 = _mm512_castps_si512(reduce16(lo, add));
+        let h1 = _mm512_castps_si512(reduce16(hi, add));
+        let s = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_add_epi32(h0, h1)));
+        let (mut da, mut sa, mut h0a, mut h1a) = ([0f32; 16], [0f32; 16], [0i32; 16], [0i32; 16]);
+        // SAFETY: 16 lanes into 16-element arrays.
+        unsafe {
+            _mm512_storeu_ps(da.as_mut_ptr(), d);
+            _mm512_storeu_ps(sa.as_mut_ptr(), s);
+            _mm512_storeu_si512(h0a.as_mut_ptr().cast(), h0);
+            _mm512_storeu_si512(h1a.as_mut_ptr().cast(), h1);
+        }
+        for i in 0..16 {
+            let ob = &mut out[gi * 16 + i];
+            ob.d = da[i];
+            ob.s = sa[i];
+            ob.h = [h0a[i], h1a[i]];
+        }
+    }
+    for (i, ob) in out.iter_mut().enumerate().skip(groups * 16) {
         // SAFETY: block i covers x[32i .. 32i+32], in bounds by the length precondition.
         let (v0, v1) = unsafe {
             let p = x.as_ptr().add(i * QK);
@@ -211,7 +385,6 @@ unsafe fn quantize_q8_avx512(x: &[f32], out: &mut [BlockQ8]) {
         let amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
         let (d, id) = q8_scale(amax);
         let idv = _mm512_set1_ps(id);
-        // Default MXCSR rounding: nearest, ties to even.
         let i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, idv));
         let i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, idv));
         let h = [_mm512_reduce_add_epi32(i0), _mm512_reduce_add_epi32(i1)];
@@ -223,6 +396,45 @@ unsafe fn quantize_q8_avx512(x: &[f32], out: &mut [BlockQ8]) {
         }
         super::set_scales(ob, d, h);
     }
+}
+
+/// Lane `i` of the result = `op` over the sixteen lanes of `v[i]`: sixteen
+/// horizontal reductions at once, by halving the width four times (256-bit
+/// halves, 128-bit lanes, pairs, single lanes), each step combining two
+/// vectors' halves with one shuffle each and one `op`; a last permute puts
+/// the lanes in order. `op` must be associative and commutative per lane.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn reduce16(v: [__m512; 16], op: impl Fn(__m512, __m512) -> __m512) -> __m512 {
+    // s1[i]: 256-bit half 0 = 8 partials of v[i], half 1 = of v[i + 8].
+    let s1: [__m512; 8] = core::array::from_fn(|i| {
+        op(
+            _mm512_shuffle_f32x4::<0b01_00_01_00>(v[i], v[i + 8]),
+            _mm512_shuffle_f32x4::<0b11_10_11_10>(v[i], v[i + 8]),
+        )
+    });
+    // s2[i]: 128-bit lanes = 4 partials of v[i], v[i + 8], v[i + 4], v[i + 12].
+    let s2: [__m512; 4] = core::array::from_fn(|i| {
+        op(
+            _mm512_shuffle_f32x4::<0b10_00_10_00>(s1[i], s1[i + 4]),
+            _mm512_shuffle_f32x4::<0b11_01_11_01>(s1[i], s1[i + 4]),
+        )
+    });
+    // s3[i]: per 128-bit lane, 2 partials of two vectors (i and i + 2 of that lane's set).
+    let s3: [__m512; 2] = core::array::from_fn(|i| {
+        let (a, b) = (_mm512_castps_pd(s2[i]), _mm512_castps_pd(s2[i + 2]));
+        op(
+            _mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
+            _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)),
+        )
+    });
+    // r: lanes hold vectors 0,2,1,3, 8,10,9,11, 4,6,5,7, 12,14,13,15.
+    let r = op(
+        _mm512_shuffle_ps::<0b10_00_10_00>(s3[0], s3[1]),
+        _mm512_shuffle_ps::<0b11_01_11_01>(s3[0], s3[1]),
+    );
+    let order = _mm512_setr_epi32(0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15);
+    _mm512_permutexvar_ps(order, r)
 }
 
 /// One Q4_0 block: (eight partial sums as f32, 8 × d_w·d_a, 0).
@@ -721,6 +933,26 @@ fn gemm_q(
         return super::gemm_by_dots(&KERNELS, kind, w, a, nb, out, lay);
     }
     super::avx512_gemm::gemm(kind, &w[..rows * rb], rb, &a[..tokens * nb], nb, out, lay);
+}
+
+fn pack_q(kind: QuantKind, w: &[u8], nb: usize) -> super::PackedWeights {
+    super::avx512_gemm::pack(kind, w, nb)
+}
+
+fn gemm_packed(pw: &super::PackedWeights, a: &[BlockQ8], out: &mut [f32], lay: super::OutLayout) {
+    assert_eq!(
+        pw.isa,
+        Isa::Avx512,
+        "gemm_packed: weights packed for {}",
+        pw.isa
+    );
+    let rb = pw
+        .kind
+        .row_bytes(pw.nb)
+        .expect("packed rows are whole blocks");
+    // The shape checks of `gemm_q`, on an empty stand-in of the weights' size.
+    super::gemm_shape_dims(pw.rows, rb, a, pw.nb, out, lay);
+    super::avx512_gemm::gemm_packed(pw, &a[..a.len() / pw.nb * pw.nb], out, lay);
 }
 
 // ---------------------------------------------------------------------------

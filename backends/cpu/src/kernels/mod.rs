@@ -63,6 +63,8 @@ mod arm_unpack;
 mod avx512;
 #[cfg(target_arch = "x86_64")]
 mod avx512_gemm;
+#[cfg(target_arch = "x86_64")]
+mod avx512_math;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 #[cfg(target_arch = "aarch64")]
@@ -388,6 +390,9 @@ pub struct Kernels {
     /// Small f32 GEMM (attention blocks): `c[i·ldc + j] = Σ_p a[i·lda + p]·b[p·ldb + j]`
     /// for `(m, n, k)`; overwrites `c`. Order of the sums may differ between ISAs.
     pub gemm_f32: GemmF32Fn,
+    /// `dst[j·ldd + i] = src[i·lds + j]` for `i < rows`, `j < cols` (attention's
+    /// keys, GEMM outputs); exact copies, so every ISA gives the same bytes.
+    pub transpose_f32: TransposeFn,
     /// Quantized GEMM (prefill): `out[r * ldo + t]` = row r of `w` · token t
     /// of `a`, for every row of `w` and every token of `a` (`a.len() / nb`
     /// tokens of `nb` blocks). ISAs with a register-blocked kernel decode each
@@ -397,12 +402,96 @@ pub struct Kernels {
     /// kernels keep a few tokens' activations in cache (64); the AVX-512 panel
     /// kernel decodes weights once per call, so it takes more.
     pub gemm_tokens: usize,
+    /// Decodes a whole weight matrix once into the layout of this ISA's GEMM
+    /// (`None`: the ISA has no packed GEMM). Repeated prefill and encoder runs
+    /// then skip decoding; the matmul layer decides when it is worth the memory.
+    pub pack_q: Option<PackFn>,
+    /// The GEMM on weights from `pack_q` (same contract as `gemm_q` otherwise).
+    pub gemm_packed: Option<GemmPackedFn>,
+}
+
+/// Signature of [`Kernels::pack_q`]: `(kind, whole rows of weights, blocks per row)`.
+pub type PackFn = fn(kind: QuantKind, w: &[u8], nb: usize) -> PackedWeights;
+
+/// Signature of [`Kernels::gemm_packed`]: `(packed weights, activations, out, layout)`.
+pub type GemmPackedFn = fn(w: &PackedWeights, a: &[BlockQ8], out: &mut [f32], lay: OutLayout);
+
+/// A weight matrix decoded once into one ISA's GEMM layout (`Kernels::pack_q`),
+/// opaque outside the kernels. Costs memory beside the mapped file (Q8_0: 36
+/// bytes per 32 values against 34; 4- and 5-bit formats roughly double).
+pub struct PackedWeights {
+    pub(crate) isa: Isa,
+    pub(crate) kind: QuantKind,
+    pub(crate) rows: usize,
+    pub(crate) nb: usize,
+    pub(crate) q: Vec<u8>,
+    pub(crate) d: Vec<f32>,
+    pub(crate) m: Vec<f32>,
+}
+
+impl PackedWeights {
+    /// Weight rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// 32-value blocks per row.
+    pub fn blocks(&self) -> usize {
+        self.nb
+    }
+
+    /// The weights' format.
+    pub fn kind(&self) -> QuantKind {
+        self.kind
+    }
+
+    /// Heap bytes held.
+    pub fn bytes(&self) -> usize {
+        self.q.len() + 4 * (self.d.len() + self.m.len())
+    }
+}
+
+impl fmt::Debug for PackedWeights {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PackedWeights")
+            .field("isa", &self.isa)
+            .field("kind", &self.kind)
+            .field("rows", &self.rows)
+            .field("nb", &self.nb)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Signature of [`Kernels::gemm_q`]:
 /// `(kind, weights, activations, blocks per row/token, out, where each result goes)`.
 pub type GemmFn =
     fn(kind: QuantKind, w: &[u8], a: &[BlockQ8], nb: usize, out: &mut [f32], lay: OutLayout);
+
+/// Signature of [`Kernels::transpose_f32`]: `(rows, cols, src, lds, dst, ldd)`.
+pub type TransposeFn = fn(usize, usize, &[f32], usize, &mut [f32], usize);
+
+/// Checks a `transpose_f32` call's slices against its shapes (once per call).
+pub(crate) fn check_transpose(
+    (rows, cols): (usize, usize),
+    (src, lds): (&[f32], usize),
+    (dst, ldd): (&[f32], usize),
+) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    assert!(
+        cols <= lds && rows <= ldd,
+        "transpose_f32: stride smaller than a row"
+    );
+    assert!(
+        src.len() >= (rows - 1) * lds + cols,
+        "transpose_f32: src too small"
+    );
+    assert!(
+        dst.len() >= (cols - 1) * ldd + rows,
+        "transpose_f32: dst too small"
+    );
+}
 
 /// Signature of [`Kernels::gemm_f32`]: `(m, n, k, a, lda, b, ldb, c, ldc)`.
 pub type GemmF32Fn = fn(usize, usize, usize, &[f32], usize, &[f32], usize, &mut [f32], usize);
@@ -558,8 +647,21 @@ pub(crate) fn gemm_shape(
         .row_bytes(nb)
         .expect("gemm_q: row is not whole storage blocks");
     assert_eq!(w.len() % rb, 0, "gemm_q: weights are not whole rows");
+    gemm_shape_dims(w.len() / rb, rb, a, nb, out, lay)
+}
+
+/// [`gemm_shape`] for `rows` weight rows of `rb` bytes, wherever they are held.
+pub(crate) fn gemm_shape_dims(
+    rows: usize,
+    rb: usize,
+    a: &[BlockQ8],
+    nb: usize,
+    out: &[f32],
+    lay: OutLayout,
+) -> (usize, usize, usize) {
+    assert!(nb > 0, "gemm_q: no blocks");
     assert_eq!(a.len() % nb, 0, "gemm_q: activations are not whole tokens");
-    let (rows, tokens) = (w.len() / rb, a.len() / nb);
+    let tokens = a.len() / nb;
     if rows > 0 && tokens > 0 {
         let minor = if lay.token_major { rows } else { tokens };
         assert!(
@@ -983,6 +1085,12 @@ mod tests {
             ];
             (isa.kernels().quantize_q8)(&x, &mut got);
             assert_eq!(got, want, "{isa}");
+            // The same blocks inside whole groups of sixteen (the AVX-512 path
+            // quantizes sixteen blocks at a time).
+            let xs = x.repeat(11);
+            let mut got = vec![BlockQ8::default(); 33];
+            (isa.kernels().quantize_q8)(&xs, &mut got);
+            assert_eq!(got, want.repeat(11), "{isa} in groups");
         }
     }
 
@@ -1315,6 +1423,28 @@ mod tests {
         }
     }
 
+    /// Every ISA's transpose is an exact copy, for every shape around the
+    /// 16×16 tiles (edges on either side) and with padded strides.
+    #[test]
+    fn transpose_f32_every_shape() {
+        for rows in [0usize, 1, 15, 16, 17, 32, 40, 128] {
+            for cols in [0usize, 1, 7, 16, 31, 32, 33, 64] {
+                let (lds, ldd) = (cols + 3, rows + 5);
+                let src: Vec<f32> = (0..rows * lds).map(|i| i as f32 * 0.5 - 7.0).collect();
+                for isa in Isa::supported() {
+                    let mut dst = vec![-1.0f32; cols * ldd];
+                    (isa.kernels().transpose_f32)(rows, cols, &src, lds, &mut dst, ldd);
+                    for j in 0..cols {
+                        for i in 0..ldd {
+                            let want = if i < rows { src[i * lds + j] } else { -1.0 };
+                            assert_eq!(dst[j * ldd + i], want, "{isa} {rows}x{cols} [{i},{j}]");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The SIMD GELUs stay within 2e-6 relative (plus 1e-12 absolute: the f64
     /// reference rounds erf to ±1 past |x| ≈ 8.3) of it, over a dense sweep of
     /// [−20, 20], the tails and odd lengths.
@@ -1605,6 +1735,22 @@ mod tests {
                 for r in 0..rows { for t in 0..tokens {
                     prop_assert_eq!(got_t[t * (rows + 2) + r], got[r * ldo + t], "{} {:?} token-major [{},{}]", isa.name(), kind, r, t);
                 }}
+                // Packed weights give the same values (the panel kernel's, bit for bit).
+                if let (Some(pack), Some(gemm_packed)) = (isa.kernels().pack_q, isa.kernels().gemm_packed) {
+                    let pw = pack(kind, &w, nb);
+                    prop_assert_eq!((pw.rows(), pw.blocks(), pw.kind()), (rows, nb, kind));
+                    let mut got_p = vec![-7.0f32; tokens * (rows + 2)];
+                    gemm_packed(&pw, &a, &mut got_p, OutLayout::tokens(rows + 2));
+                    for r in 0..rows { for t in 0..tokens {
+                        let (g, e) = (got_p[t * (rows + 2) + r], want[r * ldo + t]);
+                        let ab = &a[t * nb..(t + 1) * nb];
+                        let tol = tol(nb * 32, kind_abs_terms(kind, &w[r * rb..(r + 1) * rb], ab));
+                        prop_assert!(close(g, e, tol), "{} {kind:?} packed [{r},{t}] {g} vs {e}", isa.name());
+                    }}
+                    for t in 0..tokens { for r in rows..rows + 2 {
+                        prop_assert_eq!(got_p[t * (rows + 2) + r], -7.0, "packed wrote padding");
+                    }}
+                }
                 for r in 0..rows { for t in 0..ldo {
                     let (g, e) = (got[r * ldo + t], want[r * ldo + t]);
                     if t >= tokens {
@@ -1669,6 +1815,45 @@ mod gemm_f32_speed {
                     (m * n * k) as f64 / best * 1e-9
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod elementwise_speed {
+    use super::*;
+
+    /// Per-element kernels at MiniLM's sizes (one layer's FFN activations, one
+    /// matmul's input), every ISA:
+    /// `cargo test --release -p wisp-backend-cpu elementwise_speed -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn elementwise_speed() {
+        let n = 128 * 1536;
+        let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin() * 4.0).collect();
+        let best = |f: &mut dyn FnMut()| {
+            let mut best = f64::MAX;
+            for _ in 0..200 {
+                let t0 = std::time::Instant::now();
+                f();
+                best = best.min(t0.elapsed().as_secs_f64());
+            }
+            best
+        };
+        for isa in Isa::supported() {
+            let k = isa.kernels();
+            let mut y = x.clone();
+            let g = best(&mut || {
+                y.copy_from_slice(&x);
+                (k.gelu_erf)(&mut y)
+            });
+            let mut q = vec![BlockQ8::default(); n / 32];
+            let qt = best(&mut || (k.quantize_q8)(&x, &mut q));
+            println!(
+                "{isa}: gelu_erf {:.2} ns/value, quantize_q8 {:.3} ns/value",
+                g * 1e9 / n as f64,
+                qt * 1e9 / n as f64
+            );
         }
     }
 }

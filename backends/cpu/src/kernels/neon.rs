@@ -47,11 +47,14 @@ pub(super) static KERNELS: Kernels = Kernels {
     f32_to_f16: super::scalar::f32_to_f16,
     gemm_q,
     gemm_tokens: 64,
+    pack_q: None,
+    gemm_packed: None,
     geglu: super::scalar::geglu,
     swiglu: super::scalar::swiglu,
     gelu_erf: super::scalar::gelu_erf,
     exp_sum: super::scalar::exp_sum,
     gemm_f32: super::scalar::gemm_f32,
+    transpose_f32: super::scalar::transpose_f32,
     softmax_row: super::scalar::softmax_row,
 };
 

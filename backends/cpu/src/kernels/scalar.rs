@@ -29,11 +29,14 @@ pub(crate) static KERNELS: Kernels = Kernels {
     f32_to_f16,
     gemm_q,
     gemm_tokens: 64,
+    pack_q: None,
+    gemm_packed: None,
     geglu,
     swiglu,
     gelu_erf,
     exp_sum,
     gemm_f32,
+    transpose_f32,
     softmax_row,
 };
 
@@ -184,6 +187,41 @@ pub fn softmax_row(row: &mut [f32], scale: f32, bias: &[f32]) -> bool {
         *x *= inv;
     }
     true
+}
+
+/// `dst[j·ldd + i] = src[i·lds + j]`, in 16×16 tiles so both sides stay in cache.
+pub fn transpose_f32(
+    rows: usize,
+    cols: usize,
+    src: &[f32],
+    lds: usize,
+    dst: &mut [f32],
+    ldd: usize,
+) {
+    super::check_transpose((rows, cols), (src, lds), (dst, ldd));
+    transpose_tiles(rows, cols, src, lds, dst, ldd);
+}
+
+/// The tile loop of [`transpose_f32`] (shapes already checked); the SIMD
+/// versions use it for the edges they leave.
+pub(crate) fn transpose_tiles(
+    rows: usize,
+    cols: usize,
+    src: &[f32],
+    lds: usize,
+    dst: &mut [f32],
+    ldd: usize,
+) {
+    const B: usize = 16;
+    for i0 in (0..rows).step_by(B) {
+        for j0 in (0..cols).step_by(B) {
+            for i in i0..(i0 + B).min(rows) {
+                for j in j0..(j0 + B).min(cols) {
+                    dst[j * ldd + i] = src[i * lds + j];
+                }
+            }
+        }
+    }
 }
 
 /// Small f32 GEMM, the plain triple loop (one fused multiply-add per term).
