@@ -1000,8 +1000,8 @@ fn bench(a: BenchArgs) -> Result<(), EngineError> {
                 let t = Instant::now();
                 for _ in 0..n {
                     let ts = Instant::now();
-                    let logits = session.eval(&[id], LogitsMode::Last)?;
-                    id = wisp::engine::sampling::argmax(&logits);
+                    let logits = session.eval_last(&[id])?;
+                    id = wisp::engine::sampling::argmax(logits);
                     lat.push(ts.elapsed().as_secs_f64() * 1e3);
                 }
                 tps.push(n as f64 / t.elapsed().as_secs_f64());

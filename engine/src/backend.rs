@@ -186,6 +186,21 @@ impl<'a> Bindings<'a> {
         self.graph
     }
 
+    /// Whether an observer sees every activation of this run (calibration):
+    /// a backend that fuses nodes must then produce each value as the graph says.
+    pub fn is_observed(&self) -> bool {
+        self.observer.is_some()
+    }
+
+    /// The bytes of weight value `v`, borrowed from the store for the whole
+    /// run (independent of this `Bindings`' borrows); `None` if `v` is not a weight.
+    pub fn weight_bytes(&self, v: ValueId) -> Option<&'a [u8]> {
+        match self.graph.value(v).kind {
+            ValueKind::Weight(id) => Some(self.weights.data(id)),
+            _ => None,
+        }
+    }
+
     /// The identity of the weights bound to this run (see [`WeightStore::identity`]).
     pub fn weights_identity(&self) -> Option<&Arc<WeightsIdentity>> {
         self.weights.identity()

@@ -4,7 +4,6 @@
 
 use std::time::Instant;
 
-use crate::model::LogitsMode;
 use crate::sampling::{top_k, Sampler};
 use crate::session::Session;
 use crate::EngineError;
@@ -74,14 +73,19 @@ pub fn generate(
     }
     let mut history: Vec<u32> = prompt.to_vec();
     let t0 = Instant::now();
-    let mut logits = session.eval(prompt, LogitsMode::Last)?;
-    out.prompt_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let t1 = Instant::now();
+    let mut t1 = t0;
+    // Tokens to evaluate next: the prompt, then each sampled token.
+    let mut pending: Vec<u32> = prompt.to_vec();
     loop {
-        if opts.n_probs > 0 {
-            out.top.push(top_k(&logits, opts.n_probs));
+        let logits = session.eval_last(&pending)?;
+        if pending.len() == prompt.len() && out.ids.is_empty() {
+            out.prompt_ms = t0.elapsed().as_secs_f64() * 1e3;
+            t1 = Instant::now();
         }
-        let id = sampler.sample(&logits, &history);
+        if opts.n_probs > 0 {
+            out.top.push(top_k(logits, opts.n_probs));
+        }
+        let id = sampler.sample(logits, &history);
         out.ids.push(id);
         history.push(id);
         let eog = session.model().is_eog(id);
@@ -96,7 +100,8 @@ pub fn generate(
         if session.n_past() >= session.options().n_ctx {
             break;
         }
-        logits = session.eval(&[id], LogitsMode::Last)?;
+        pending.clear();
+        pending.push(id);
     }
     out.decode_ms = t1.elapsed().as_secs_f64() * 1e3;
     Ok(out)

@@ -291,7 +291,7 @@ pub fn check_no_live_overlap(graph: &Graph, plan: &Plan) -> Result<(), (ValueId,
     }
     // Values chained in place share bytes legitimately: group them.
     let mut group: Vec<usize> = (0..graph.values.len()).collect();
-    fn root(g: &mut Vec<usize>, mut x: usize) -> usize {
+    fn root(g: &mut [usize], mut x: usize) -> usize {
         while g[x] != x {
             g[x] = g[g[x]];
             x = g[x];

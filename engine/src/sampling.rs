@@ -86,13 +86,26 @@ impl Rng {
 
 /// Index of the largest value (first on ties).
 pub fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &v) in logits.iter().enumerate() {
-        if v > logits[best] {
-            best = i;
+    // Two passes the compiler vectorizes (a vocabulary of 262k logits took
+    // 0.1 ms a token with a compare-and-branch per element): the largest
+    // value by lanes, then its first index. NaNs never win; all-NaN gives 0.
+    const L: usize = 16;
+    let mut lanes = [f32::NEG_INFINITY; L];
+    let mut chunks = logits.chunks_exact(L);
+    for c in &mut chunks {
+        for (m, &v) in lanes.iter_mut().zip(c) {
+            if v > *m {
+                *m = v;
+            }
         }
     }
-    best as u32
+    let mut max = f32::NEG_INFINITY;
+    for &v in lanes.iter().chain(chunks.remainder()) {
+        if v > max {
+            max = v;
+        }
+    }
+    logits.iter().position(|&v| v == max).unwrap_or(0) as u32
 }
 
 /// The `k` largest `(id, logit)` pairs, largest first.
@@ -201,6 +214,18 @@ impl Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argmax_first_of_the_largest() {
+        assert_eq!(argmax(&[1.0, 3.0, 2.0, 3.0]), 1);
+        assert_eq!(argmax(&[f32::NAN, -1.0, -0.5]), 2);
+        assert_eq!(argmax(&[f32::NAN, f32::NAN]), 0);
+        assert_eq!(argmax(&[f32::NEG_INFINITY; 3]), 0);
+        let mut v: Vec<f32> = (0..1000).map(|i| ((i * 37) % 101) as f32).collect();
+        v[777] = 500.0;
+        v[901] = 500.0;
+        assert_eq!(argmax(&v), 777);
+    }
 
     #[test]
     fn greedy_is_argmax() {

@@ -119,14 +119,24 @@ impl Session {
         self.eval_observed(tokens, mode, None)
     }
 
-    /// Like [`Session::eval`], handing every activation to `observer` as it
-    /// is produced (calibration).
-    pub fn eval_observed<'o>(
-        &mut self,
-        tokens: &[u32],
-        mode: LogitsMode,
-        mut observer: Option<&mut (dyn FnMut(&str, &[f32]) + Send + 'o)>,
-    ) -> Result<Vec<f32>, EngineError> {
+    /// [`Session::eval`] with [`LogitsMode::Last`], returning the logits in
+    /// place (a view of the session's arena, valid until the next call): a
+    /// decode loop then copies no vocabulary-sized row per token.
+    pub fn eval_last(&mut self, tokens: &[u32]) -> Result<&[f32], EngineError> {
+        self.check_tokens(tokens)?;
+        let n = tokens.len();
+        let mut start = 0;
+        while n - start > self.opts.n_batch {
+            let chunk = &tokens[start..start + self.opts.n_batch];
+            self.run_chunk(chunk, LogitsMode::Last, None)?;
+            start += self.opts.n_batch;
+        }
+        let r = self.run_chunk(&tokens[start..], LogitsMode::Last, None)?;
+        Ok(bytemuck::cast_slice::<u8, f32>(&self.arena.bytes()[r]))
+    }
+
+    /// The checks every evaluation starts with.
+    fn check_tokens(&self, tokens: &[u32]) -> Result<(), EngineError> {
         if tokens.is_empty() {
             return Err(EngineError::InvalidArgument("no tokens to evaluate".into()));
         }
@@ -143,6 +153,19 @@ impl Session {
                 "token id {bad} is outside the vocabulary of {n_vocab}"
             )));
         }
+        Ok(())
+    }
+
+    /// Like [`Session::eval`], handing every activation to `observer` as it
+    /// is produced (calibration).
+    pub fn eval_observed<'o>(
+        &mut self,
+        tokens: &[u32],
+        mode: LogitsMode,
+        mut observer: Option<&mut crate::backend::Observer<'o>>,
+    ) -> Result<Vec<f32>, EngineError> {
+        self.check_tokens(tokens)?;
+        let n_vocab = self.model.config().n_vocab;
         let mut out = Vec::with_capacity(match mode {
             LogitsMode::Last => n_vocab,
             LogitsMode::All => n_vocab * tokens.len(),
@@ -167,8 +190,19 @@ impl Session {
         &mut self,
         tokens: &[u32],
         mode: LogitsMode,
-        observer: Option<&mut (dyn FnMut(&str, &[f32]) + Send + 'o)>,
+        observer: Option<&mut crate::backend::Observer<'o>>,
     ) -> Result<Vec<f32>, EngineError> {
+        let r = self.run_chunk(tokens, mode, observer)?;
+        Ok(bytemuck::cast_slice::<u8, f32>(&self.arena.bytes()[r]).to_vec())
+    }
+
+    /// Runs one chunk; returns the arena bytes of its logits.
+    fn run_chunk<'o>(
+        &mut self,
+        tokens: &[u32],
+        mode: LogitsMode,
+        observer: Option<&mut crate::backend::Observer<'o>>,
+    ) -> Result<std::ops::Range<usize>, EngineError> {
         let shape = GraphShape {
             n_tokens: tokens.len(),
             n_ctx: self.opts.n_ctx,
@@ -197,7 +231,6 @@ impl Session {
             None => cg.run(self.model.weights(), &mut self.arena, &mut self.states)?,
         }
         self.n_past += tokens.len();
-        let r = cg.value_range(g.outputs[0])?;
-        Ok(bytemuck::cast_slice::<u8, f32>(&self.arena.bytes()[r]).to_vec())
+        cg.value_range(g.outputs[0])
     }
 }

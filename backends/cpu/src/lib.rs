@@ -220,6 +220,8 @@ impl CpuBackend {
 
 struct CpuExec {
     nodes: Vec<NodeId>,
+    /// Matmuls whose bias `Add` (the next node) runs inside them: matmul → (add, bias).
+    bias_adds: HashMap<NodeId, (NodeId, wisp_engine::ValueId)>,
     kernels: &'static Kernels,
     pool: Arc<rayon::ThreadPool>,
     profile: Option<Arc<Profile>>,
@@ -247,13 +249,10 @@ impl Backend for CpuBackend {
         }
     }
 
-    fn compile(
-        &self,
-        _graph: &Graph,
-        nodes: &[NodeId],
-    ) -> Result<Box<dyn Executable>, EngineError> {
+    fn compile(&self, graph: &Graph, nodes: &[NodeId]) -> Result<Box<dyn Executable>, EngineError> {
         Ok(Box::new(CpuExec {
             nodes: nodes.to_vec(),
+            bias_adds: bias_adds(graph, nodes),
             kernels: self.kernels,
             pool: self.pool.clone(),
             profile: self.profile.clone(),
@@ -286,6 +285,42 @@ impl Backend for CpuBackend {
     }
 }
 
+/// Matmuls followed by the `Add` of a bias (an f32 weight vector, one value
+/// per output feature) as the next node, where the matmul's output feeds
+/// nothing else: BERT's linear layers. The matmul adds the bias as it writes
+/// its output (the GEMM on packed weights per tile) and the `Add` is skipped,
+/// when the planner ran it in place and no observer needs the bare product.
+fn bias_adds(graph: &Graph, nodes: &[NodeId]) -> HashMap<NodeId, (NodeId, wisp_engine::ValueId)> {
+    let mut uses = vec![0usize; graph.values.len()];
+    for n in &graph.nodes {
+        for v in &n.inputs {
+            uses[v.0] += 1;
+        }
+    }
+    let mut out = HashMap::new();
+    for pair in nodes.windows(2) {
+        let (m, a) = (graph.node(pair[0]), graph.node(pair[1]));
+        if !matches!(m.op, Op::MatMul) || !matches!(a.op, Op::Add) || a.inputs.len() != 2 {
+            continue;
+        }
+        let (y, b) = (a.inputs[0], a.inputs[1]);
+        let (yv, bv) = (graph.value(y), graph.value(b));
+        let rows = graph.value(m.inputs[1]).ty.shape.first().copied();
+        if y == m.output
+            && uses[y.0] == 1
+            && !graph.outputs.contains(&y)
+            && matches!(bv.kind, wisp_engine::ValueKind::Weight(_))
+            && bv.ty.dtype == DType::F32
+            && bv.ty.shape.len() == 1
+            && Some(bv.ty.shape[0]) == rows
+            && yv.ty.row_len() == bv.ty.shape[0]
+        {
+            out.insert(pair[0], (pair[1], b));
+        }
+    }
+    out
+}
+
 impl Executable for CpuExec {
     fn run(&self, io: &mut Bindings) -> Result<(), EngineError> {
         self.pool.install(|| {
@@ -293,7 +328,22 @@ impl Executable for CpuExec {
             // next matmul of the same value (a layer's k and v after q) reuses them.
             // Values are written once per run, so the blocks stay valid.
             let mut last_blocks: Option<(wisp_engine::ValueId, Vec<kernels::BlockQ8>)> = None;
+            // The bias `Add` the last matmul already applied.
+            let mut skip: Option<NodeId> = None;
             for &n in &self.nodes {
+                if skip == Some(n) {
+                    skip = None;
+                    io.observe(n)?;
+                    continue;
+                }
+                // A bias to add inside this matmul: (its `Add` node, the f32 bias).
+                let fused_bias = self.bias_adds.get(&n).and_then(|&(add, b)| {
+                    if io.is_observed() || !io.is_inplace(add) {
+                        return None;
+                    }
+                    let bias = bytemuck::try_cast_slice::<u8, f32>(io.weight_bytes(b)?).ok()?;
+                    Some((add, bias))
+                });
                 let started = self.profile.as_ref().map(|_| Instant::now());
                 // A matmul's weight, when its packed form may be used: (store, weight id).
                 let pack_key = match io.graph().node(n) {
@@ -358,8 +408,10 @@ impl Executable for CpuExec {
                             &act,
                             w,
                             packed.as_deref(),
+                            fused_bias.map(|(_, b)| b),
                             nio.output.f32(),
                         );
+                        skip = fused_bias.map(|(add, _)| add);
                         if let (Some(v), true) = (x_id, act.is_quantized()) {
                             last_blocks = act.into_blocks().map(|q| (v, q));
                         }

@@ -243,33 +243,50 @@ pub fn matmul_with(
     out: &mut [f32],
 ) {
     let act = Activations::new(k, x.f32(), x.ty.row_len(), w.ty.dtype);
-    matmul_act(k, &act, w, packed, out);
+    matmul_act(k, &act, w, packed, None, out);
 }
 
-/// [`matmul_with`] on activations already prepared for `w`'s dtype.
+/// [`matmul_with`] on activations already prepared for `w`'s dtype, plus
+/// `bias` (one value per weight row) on every token's results when given:
+/// the GEMM on packed weights adds it as it stores each tile.
 pub fn matmul_act(
     k: &Kernels,
     act: &Activations,
     w: TensorView,
     packed: Option<&PackedMatrix>,
+    bias: Option<&[f32]>,
     out: &mut [f32],
 ) {
+    let m = w.ty.shape[0];
+    if let Some(b) = bias {
+        assert_eq!(b.len(), m, "matmul: one bias per weight row");
+    }
     if let (Some(pm), Some(gemm), Some(q), Some(kind)) = (
         packed,
         k.gemm_packed,
         act.q.as_deref(),
         quant_kind(w.ty.dtype),
     ) {
-        let (m, nb) = (w.ty.shape[0], act.k / 32);
+        let nb = act.k / 32;
         if act.n >= PACK_MIN_TOKENS && pm.fits(kind, m, nb) {
-            return gemm_packed_matrix(k, gemm, pm, q, act.n, nb, out);
+            return gemm_packed_matrix(k, gemm, pm, q, act.n, nb, bias, out);
         }
     }
     matmul_prepared(k, act, w, out);
+    if let Some(b) = bias {
+        out[..act.n * m].par_chunks_mut(m * 64).for_each(|rows| {
+            for row in rows.chunks_exact_mut(m) {
+                for (v, &b) in row.iter_mut().zip(b) {
+                    *v += b;
+                }
+            }
+        });
+    }
 }
 
 /// The GEMM on packed weights, split over threads by tokens when every thread
 /// gets at least a micro-tile's worth, else by row chunks.
+#[allow(clippy::too_many_arguments)]
 fn gemm_packed_matrix(
     k: &Kernels,
     gemm: crate::kernels::GemmPackedFn,
@@ -277,9 +294,11 @@ fn gemm_packed_matrix(
     q: &[BlockQ8],
     n: usize,
     nb: usize,
+    bias: Option<&[f32]>,
     out: &mut [f32],
 ) {
     let m = pm.rows;
+    let chunk_bias = |r0: usize, rows: usize| bias.map(|b| &b[r0..r0 + rows]);
     let threads = rayon::current_num_threads().max(1);
     if threads == 1 || n >= PACK_MIN_TOKENS * threads {
         let per = n.div_ceil(threads).next_multiple_of(PACK_MIN_TOKENS).min(n);
@@ -292,7 +311,8 @@ fn gemm_packed_matrix(
                     let s1 = (s0 + k.gemm_tokens).min(nt);
                     let qs = &q[(t0 + s0) * nb..(t0 + s1) * nb];
                     for (r0, pw) in &pm.chunks {
-                        gemm(pw, qs, &mut o[s0 * m + r0..], OutLayout::tokens(m));
+                        let b = chunk_bias(*r0, pw.rows());
+                        gemm(pw, qs, &mut o[s0 * m + r0..], OutLayout::tokens(m), b);
                     }
                 }
             });
@@ -307,9 +327,9 @@ fn gemm_packed_matrix(
         parts.push((c, part));
         rest = tail;
     }
-    parts
-        .into_par_iter()
-        .for_each(|((_, pw), part)| gemm(pw, q, part, OutLayout::rows(n)));
+    parts.into_par_iter().for_each(|((r0, pw), part)| {
+        gemm(pw, q, part, OutLayout::rows(n), chunk_bias(*r0, pw.rows()))
+    });
     (k.transpose_f32)(m, n, &yt, n, out, m);
     scratch::give_f32(yt);
 }
@@ -543,7 +563,7 @@ mod tests {
                 for _ in 0..reps {
                     let t0 = Instant::now();
                     for (r0, pw) in &pm.chunks {
-                        g(pw, q, &mut out[*r0..], OutLayout::tokens(rows));
+                        g(pw, q, &mut out[*r0..], OutLayout::tokens(rows), None);
                     }
                     pbest = pbest.min(t0.elapsed().as_secs_f64());
                 }
@@ -571,6 +591,81 @@ mod tests {
                 (rows * kdim * n) as f64 / best * 1e-9,
                 kbest * 1e3, tbest * 1e3, qbest * 1e3
             );
+        }
+    }
+
+    /// GEMV prefetch settings compared in one process, alternating run by run
+    /// so the host's drift hits them alike, on file-mapped weights of the
+    /// decode shapes. `WISP_PREFETCH_AB="4,0;4,32;8,0"` (L1 rows, L2 rows):
+    /// `cargo test --release -p wisp-backend-cpu gemv_prefetch_ab -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn gemv_prefetch_ab() {
+        use std::time::Instant;
+        let k = Isa::best().kernels();
+        let spec = std::env::var("WISP_PREFETCH_AB").unwrap_or_else(|_| "4,0;4,32;8,0".into());
+        let cfgs: Vec<(usize, usize)> = spec
+            .split(';')
+            .filter_map(|c| {
+                let (a, b) = c.split_once(',')?;
+                Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+            })
+            .collect();
+        for (dtype, rows, kdim) in [
+            (DType::Q8_0, 262_144usize, 640usize),
+            (DType::Q5_0, 2048 * 36, 640),
+            (DType::Q4_K, 640 * 18, 2048),
+            (DType::Q6_K, 640 * 18, 2048),
+            (DType::Q4_1, 1536 * 60, 576),
+        ] {
+            let ty = TensorType::new(dtype, &[rows, kdim]);
+            let bytes = dtype.bytes_for(rows * kdim).unwrap();
+            let mut w: Vec<u8> = (0..bytes)
+                .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+                .collect();
+            for blk in w.chunks_exact_mut(dtype.block_bytes()) {
+                blk[0] = 0;
+                blk[1] = 0x20;
+                if dtype == DType::Q6_K {
+                    blk[208] = 0;
+                    blk[209] = 0x20;
+                }
+            }
+            let path = std::env::temp_dir().join(format!("wisp-pf-{}.bin", std::process::id()));
+            std::fs::write(&path, &w).unwrap();
+            drop(w);
+            let file = std::fs::File::open(&path).unwrap();
+            // SAFETY: a private temporary file, not modified while mapped.
+            let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
+            let _ = std::fs::remove_file(&path);
+            let xty = TensorType::new(DType::F32, &[1, kdim]);
+            let x: Vec<f32> = (0..kdim).map(|i| (i as f32 * 0.37).sin()).collect();
+            let mut out = vec![0f32; rows];
+            let wv = TensorView {
+                ty: &ty,
+                data: &map,
+            };
+            let xv = TensorView {
+                ty: &xty,
+                data: bytemuck::cast_slice(&x),
+            };
+            let mut res = vec![Vec::new(); cfgs.len()];
+            for _ in 0..15 {
+                for (ci, &(a, b)) in cfgs.iter().enumerate() {
+                    set_gemv_prefetch(a, b);
+                    let t0 = Instant::now();
+                    matmul(k, xv, wv, &mut out);
+                    res[ci].push(bytes as f64 / t0.elapsed().as_secs_f64() * 1e-9);
+                }
+            }
+            for (c, v) in cfgs.iter().zip(res.iter_mut()) {
+                v.sort_by(|a, b| a.total_cmp(b));
+                println!(
+                    "{dtype:?} {rows}x{kdim} prefetch {c:?}: median {:.1} GB/s, best {:.1}",
+                    v[v.len() / 2],
+                    v[v.len() - 1]
+                );
+            }
         }
     }
 

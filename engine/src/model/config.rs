@@ -125,7 +125,9 @@ impl DecoderConfig {
             Some(_) => f.get_f64(&k("attention.layer_norm_rms_epsilon"))? as f32,
             None => 1e-5,
         };
-        if !(rope_base.is_finite() && rope_base > 0.0) || !(rms_eps.is_finite() && rms_eps >= 0.0) {
+        let valid =
+            rope_base.is_finite() && rope_base > 0.0 && rms_eps.is_finite() && rms_eps >= 0.0;
+        if !valid {
             return Err(EngineError::InvalidModel(format!(
                 "rope base {rope_base} / rms epsilon {rms_eps} are not valid"
             )));

@@ -383,7 +383,7 @@ impl EncoderModel {
     pub fn embed_batch_observed(
         &self,
         batch: &Batch,
-        observer: Option<&mut (dyn FnMut(&str, &[f32]) + Send)>,
+        observer: Option<&mut crate::backend::Observer<'_>>,
     ) -> Result<Vec<Vec<f32>>, EngineError> {
         let (b, s) = (batch.batch, batch.seq);
         if s > self.config.max_positions {

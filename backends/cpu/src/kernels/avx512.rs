@@ -939,7 +939,13 @@ fn pack_q(kind: QuantKind, w: &[u8], nb: usize) -> super::PackedWeights {
     super::avx512_gemm::pack(kind, w, nb)
 }
 
-fn gemm_packed(pw: &super::PackedWeights, a: &[BlockQ8], out: &mut [f32], lay: super::OutLayout) {
+fn gemm_packed(
+    pw: &super::PackedWeights,
+    a: &[BlockQ8],
+    out: &mut [f32],
+    lay: super::OutLayout,
+    bias: Option<&[f32]>,
+) {
     assert_eq!(
         pw.isa,
         Isa::Avx512,
@@ -952,7 +958,10 @@ fn gemm_packed(pw: &super::PackedWeights, a: &[BlockQ8], out: &mut [f32], lay: s
         .expect("packed rows are whole blocks");
     // The shape checks of `gemm_q`, on an empty stand-in of the weights' size.
     super::gemm_shape_dims(pw.rows, rb, a, pw.nb, out, lay);
-    super::avx512_gemm::gemm_packed(pw, &a[..a.len() / pw.nb * pw.nb], out, lay);
+    if let Some(b) = bias {
+        assert_eq!(b.len(), pw.rows, "gemm_packed: one bias per row");
+    }
+    super::avx512_gemm::gemm_packed(pw, &a[..a.len() / pw.nb * pw.nb], out, lay, bias);
 }
 
 // ---------------------------------------------------------------------------

@@ -150,7 +150,7 @@ pub(super) fn gemm(
                 d: &p.d,
                 m: &p.m,
             };
-            panel_times_tokens(kind, panel, r0, nr, a, nb, out, lay);
+            panel_times_tokens(kind, panel, r0, nr, a, nb, out, lay, None);
         }
     });
 }
@@ -195,8 +195,15 @@ pub(super) fn pack(kind: QuantKind, w: &[u8], nb: usize) -> PackedWeights {
     }
 }
 
-/// [`gemm`] on weights decoded by [`pack`]: no decoding at all.
-pub(super) fn gemm_packed(pw: &PackedWeights, a: &[BlockQ8], out: &mut [f32], lay: OutLayout) {
+/// [`gemm`] on weights decoded by [`pack`]: no decoding at all; `bias[r]`
+/// (checked by the caller to hold one value per row) is added to row r's results.
+pub(super) fn gemm_packed(
+    pw: &PackedWeights,
+    a: &[BlockQ8],
+    out: &mut [f32],
+    lay: OutLayout,
+    bias: Option<&[f32]>,
+) {
     let (kind, nb, rows) = (pw.kind, pw.nb, pw.rows);
     let (qp, dp, mp) = (nb * 8 * PR * 4, nb * d_stride(kind), nb * m_stride(kind));
     for (p, r0) in (0..rows).step_by(PR).enumerate() {
@@ -208,11 +215,14 @@ pub(super) fn gemm_packed(pw: &PackedWeights, a: &[BlockQ8], out: &mut [f32], la
             d: &pw.d[p * dp..(p + 1) * dp],
             m: &pw.m[p * mp..(p + 1) * mp],
         };
-        panel_times_tokens(kind, panel, r0, PR.min(rows - r0), a, nb, out, lay);
+        let nr = PR.min(rows - r0);
+        let b = bias.map(|b| &b[r0..r0 + nr]);
+        panel_times_tokens(kind, panel, r0, nr, a, nb, out, lay, b);
     }
 }
 
-/// Every token of `a` times one panel (rows `r0..r0 + nr`), into `out`.
+/// Every token of `a` times one panel (rows `r0..r0 + nr`), into `out`,
+/// plus the panel's `bias` (`nr` values) when given.
 #[allow(clippy::too_many_arguments)]
 fn panel_times_tokens(
     kind: QuantKind,
@@ -223,6 +233,7 @@ fn panel_times_tokens(
     nb: usize,
     out: &mut [f32],
     lay: OutLayout,
+    bias: Option<&[f32]>,
 ) {
     let tokens = a.len() / nb;
     let mut t0 = 0;
@@ -233,6 +244,13 @@ fn panel_times_tokens(
         // SAFETY: AVX-512 table only; `at` holds `nt` whole tokens of `nb` blocks and
         // the panel `nb` blocks of `kind`'s layout (sizes asserted in `micro_dispatch`).
         unsafe { micro_dispatch(kind, nt, panel, at, nb, &mut acc) };
+        if let Some(b) = bias {
+            for col in acc.iter_mut().take(nt) {
+                for (v, &b) in col.iter_mut().zip(b) {
+                    *v += b;
+                }
+            }
+        }
         for (t, col) in acc.iter().enumerate().take(nt) {
             if lay.token_major {
                 let o = lay.at(r0, t0 + t);

@@ -363,7 +363,7 @@ pub struct Kernels {
     /// Four consecutive Q5_0 rows (`w` = 4 rows of `22 · a.len()` bytes) · the
     /// same activations, where an ISA has a kernel that shares the activation
     /// loads and the four rows' scale conversion (Q5_0 GEMV is compute-bound).
-    pub dot4_q5_0: Option<fn(w: &[u8], a: &[BlockQ8]) -> [f32; 4]>,
+    pub dot4_q5_0: Option<Dot4Fn>,
     /// f32 · f32, any length.
     pub dot_f32: fn(a: &[f32], b: &[f32]) -> f32,
     /// f16 row bytes · f32, any length.
@@ -410,11 +410,16 @@ pub struct Kernels {
     pub gemm_packed: Option<GemmPackedFn>,
 }
 
+/// Signature of [`Kernels::dot4_q5_0`]: four rows · one token.
+pub type Dot4Fn = fn(w: &[u8], a: &[BlockQ8]) -> [f32; 4];
+
 /// Signature of [`Kernels::pack_q`]: `(kind, whole rows of weights, blocks per row)`.
 pub type PackFn = fn(kind: QuantKind, w: &[u8], nb: usize) -> PackedWeights;
 
-/// Signature of [`Kernels::gemm_packed`]: `(packed weights, activations, out, layout)`.
-pub type GemmPackedFn = fn(w: &PackedWeights, a: &[BlockQ8], out: &mut [f32], lay: OutLayout);
+/// Signature of [`Kernels::gemm_packed`]: `(packed weights, activations, out, layout,
+/// bias)`; `bias` (one value per weight row) is added to every token's results.
+pub type GemmPackedFn =
+    fn(w: &PackedWeights, a: &[BlockQ8], out: &mut [f32], lay: OutLayout, bias: Option<&[f32]>);
 
 /// A weight matrix decoded once into one ISA's GEMM layout (`Kernels::pack_q`),
 /// opaque outside the kernels. Costs memory beside the mapped file (Q8_0: 36
@@ -1740,7 +1745,7 @@ mod tests {
                     let pw = pack(kind, &w, nb);
                     prop_assert_eq!((pw.rows(), pw.blocks(), pw.kind()), (rows, nb, kind));
                     let mut got_p = vec![-7.0f32; tokens * (rows + 2)];
-                    gemm_packed(&pw, &a, &mut got_p, OutLayout::tokens(rows + 2));
+                    gemm_packed(&pw, &a, &mut got_p, OutLayout::tokens(rows + 2), None);
                     for r in 0..rows { for t in 0..tokens {
                         let (g, e) = (got_p[t * (rows + 2) + r], want[r * ldo + t]);
                         let ab = &a[t * nb..(t + 1) * nb];
