@@ -15,6 +15,7 @@ pub mod rope;
 pub mod scratch;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
@@ -23,6 +24,7 @@ use wisp_engine::{
 };
 use wisp_ops::{DType, Op};
 
+use encoder_attention::AttentionPrecision;
 use matmul::PackedMatrix;
 
 pub use kernels::{Isa, Kernels};
@@ -120,6 +122,10 @@ pub struct CpuBackend {
     profile: Option<Arc<Profile>>,
     pack: PackPolicy,
     packs: Arc<PackCache>,
+    /// Keep the other workers awake while a partition runs (`WISP_CPU_SPIN=0` turns it off).
+    keep_awake: bool,
+    /// Encoder attention's arithmetic when forced (`WISP_ATTN=f32|bf16`); else per graph.
+    attention: Option<AttentionPrecision>,
 }
 
 /// Per-op time, kept only when `WISP_PROFILE` is set (one clock read per node).
@@ -204,6 +210,18 @@ impl CpuBackend {
             profile,
             pack,
             packs: Arc::new(PackCache::default()),
+            keep_awake: std::env::var("WISP_CPU_SPIN").map_or(true, |v| v.trim() != "0"),
+            attention: match std::env::var("WISP_ATTN").as_deref().map(str::trim) {
+                Err(_) | Ok("") | Ok("auto") => None,
+                Ok("f32") => Some(AttentionPrecision::F32),
+                Ok("bf16") => Some(AttentionPrecision::Bf16),
+                Ok(other) => {
+                    return Err(EngineError::Backend {
+                        backend: "cpu".into(),
+                        message: format!("WISP_ATTN={other:?}: expected auto, f32 or bf16"),
+                    })
+                }
+            },
         })
     }
 
@@ -227,6 +245,9 @@ struct CpuExec {
     profile: Option<Arc<Profile>>,
     pack: PackPolicy,
     packs: Arc<PackCache>,
+    keep_awake: bool,
+    /// Encoder attention's arithmetic for this partition's graph.
+    attention: AttentionPrecision,
 }
 
 impl Backend for CpuBackend {
@@ -258,6 +279,8 @@ impl Backend for CpuBackend {
             profile: self.profile.clone(),
             pack: self.pack,
             packs: self.packs.clone(),
+            keep_awake: self.keep_awake,
+            attention: self.attention.unwrap_or_else(|| attention_for(graph)),
         }))
     }
 
@@ -282,6 +305,23 @@ impl Backend for CpuBackend {
             self.kernels.isa.name(),
             self.threads
         )
+    }
+}
+
+/// Encoder attention in bf16 for graphs whose matmuls all have quantized
+/// weights (their activations are int8 already, a coarser rounding than
+/// bf16's), in f32 otherwise.
+fn attention_for(graph: &Graph) -> AttentionPrecision {
+    let mut matmuls = graph
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::MatMul))
+        .peekable();
+    let any = matmuls.peek().is_some();
+    if any && matmuls.all(|n| graph.value(n.inputs[1]).ty.dtype.is_quantized()) {
+        AttentionPrecision::Bf16
+    } else {
+        AttentionPrecision::F32
     }
 }
 
@@ -323,7 +363,67 @@ fn bias_adds(graph: &Graph, nodes: &[NodeId]) -> HashMap<NodeId, (NodeId, wisp_e
 
 impl Executable for CpuExec {
     fn run(&self, io: &mut Bindings) -> Result<(), EngineError> {
+        let threads = self.pool.current_num_threads();
+        if threads < 2 || self.nodes.len() < KEEP_AWAKE_MIN_NODES || !self.keep_awake {
+            return self.pool.install(|| self.run_nodes(io));
+        }
+        // The other workers stay awake for the whole partition, taking the
+        // next op's work the moment it is split instead of being woken for
+        // every op (a wake-up costs microseconds in a VM, and a forward pass
+        // has hundreds of parallel ops).
         self.pool.install(|| {
+            let stop = AtomicBool::new(false);
+            let started = AtomicUsize::new(0);
+            rayon::scope(|s| {
+                for _ in 1..threads {
+                    s.spawn(|_| keep_awake(&stop, &started));
+                }
+                // Every helper must be running (not queued) before the ops start,
+                // or a waiting worker could pick one up and spin in place.
+                while started.load(Ordering::Acquire) < threads - 1 {
+                    std::hint::spin_loop();
+                }
+                // Set on every way out (a panicking op included), so the helpers end.
+                struct Stop<'a>(&'a AtomicBool);
+                impl Drop for Stop<'_> {
+                    fn drop(&mut self) {
+                        self.0.store(true, Ordering::Release);
+                    }
+                }
+                let _stop = Stop(&stop);
+                self.run_nodes(io)
+            })
+        })
+    }
+}
+
+/// Partitions shorter than this run without helpers kept awake.
+const KEEP_AWAKE_MIN_NODES: usize = 8;
+
+/// A helper's loop while a partition runs: runs whatever work the pool has,
+/// spins while there is none, and yields its core to other processes after a
+/// stretch of nothing to do (so a busy machine is not fought over).
+fn keep_awake(stop: &AtomicBool, started: &AtomicUsize) {
+    started.fetch_add(1, Ordering::AcqRel);
+    let mut idle_since: Option<Instant> = None;
+    while !stop.load(Ordering::Acquire) {
+        if rayon::yield_now() == Some(rayon::Yield::Executed) {
+            idle_since = None;
+            continue;
+        }
+        let since = *idle_since.get_or_insert_with(Instant::now);
+        if since.elapsed().as_micros() > 200 {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+impl CpuExec {
+    /// Runs the partition's nodes in order (on a worker of the pool).
+    fn run_nodes(&self, io: &mut Bindings) -> Result<(), EngineError> {
+        {
             // The int8 blocks of the last quantized matmul input, by value: the
             // next matmul of the same value (a layer's k and v after q) reuses them.
             // Values are written once per run, so the blocks stay valid.
@@ -491,6 +591,7 @@ impl Executable for CpuExec {
                         let seq = m.ty.shape[1];
                         encoder_attention::encoder_attention(
                             self.kernels,
+                            self.attention,
                             *n_head,
                             *head_dim,
                             *scale,
@@ -554,7 +655,7 @@ impl Executable for CpuExec {
                 scratch::give_q8(q);
             }
             Ok(())
-        })
+        }
     }
 }
 

@@ -8,6 +8,8 @@
 //! held to a small relative bound.
 
 use proptest::prelude::*;
+use wisp_backend_cpu::encoder_attention::AttentionPrecision;
+use wisp_backend_cpu::kernels::bf16::{bf16_bits, bf16_value, Bf16Kernels};
 use wisp_backend_cpu::{attention, kernels::Isa, matmul};
 use wisp_ops::quant::quantize_row;
 use wisp_ops::reference::{self, AttentionShape};
@@ -184,11 +186,23 @@ proptest! {
         let mask: Vec<f32> = (0..n).map(|r| if r % seq == 0 || rnd() > -0.5 { 1.0 } else { 0.0 }).collect();
         let mut want = vec![0f32; n * d];
         reference::encoder_attention(heads, hd, 0.3, seq, &q, &k, &v, &mask, &mut want);
+        // The reference on bf16-rounded operands: what the bf16 path computes
+        // up to the rounding of the probabilities (≤ 2⁻⁸ relative each, |v| ≤ 1).
+        let r16 = |x: &Vec<f32>| -> Vec<f32> { x.iter().map(|&v| bf16_value(bf16_bits(v))).collect() };
+        let mut want_bf = vec![0f32; n * d];
+        reference::encoder_attention(heads, hd, 0.3, seq, &r16(&q), &r16(&k), &r16(&v), &mask, &mut want_bf);
         for isa in Isa::supported() {
             let mut got = vec![0f32; n * d];
-            wisp_backend_cpu::encoder_attention::encoder_attention(isa.kernels(), heads, hd, 0.3, seq, &q, &k, &v, &mask, &mut got);
+            wisp_backend_cpu::encoder_attention::encoder_attention(isa.kernels(), AttentionPrecision::F32, heads, hd, 0.3, seq, &q, &k, &v, &mask, &mut got);
             for (i, (a, b)) in got.iter().zip(&want).enumerate() {
                 prop_assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{} [{i}]: {a} vs {b}", isa.name());
+            }
+            if hd % 2 == 0 && Bf16Kernels::for_isa(isa).is_some() {
+                let mut got = vec![0f32; n * d];
+                wisp_backend_cpu::encoder_attention::encoder_attention(isa.kernels(), AttentionPrecision::Bf16, heads, hd, 0.3, seq, &q, &k, &v, &mask, &mut got);
+                for (i, (a, b)) in got.iter().zip(&want_bf).enumerate() {
+                    prop_assert!((a - b).abs() <= 6e-3, "{} bf16 [{i}]: {a} vs {b}", isa.name());
+                }
             }
         }
     }

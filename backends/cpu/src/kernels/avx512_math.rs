@@ -48,8 +48,8 @@ const ERFC_FIT: [f32; 10] = [
 
 /// e^x, lane-wise (0 below about −103.9, +inf above about 88.7).
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-fn exp16(x: __m512) -> __m512 {
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) fn exp16(x: __m512) -> __m512 {
     // Past −104 the result is 0 anyway; the clamp keeps −inf − (−inf) out of r.
     let x = _mm512_max_ps(x, _mm512_set1_ps(-104.0));
     let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
@@ -122,8 +122,8 @@ fn gelu_erf16x4(x: [__m512; 4]) -> [__m512; 4] {
 
 /// [`exp16`] on four vectors, interleaved.
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-fn exp16x4(x: [__m512; 4]) -> [__m512; 4] {
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) fn exp16x4(x: [__m512; 4]) -> [__m512; 4] {
     let map = |f: &dyn Fn(usize) -> __m512| -> [__m512; 4] { core::array::from_fn(f) };
     let x = map(&|j| _mm512_max_ps(x[j], _mm512_set1_ps(-104.0)));
     let n = map(&|j| {
@@ -191,6 +191,20 @@ pub(super) unsafe fn exp_sum(x: &mut [f32], shift: f32) -> f32 {
     let sv = _mm512_set1_ps(shift);
     let mut acc = _mm512_setzero_ps();
     let mut i = 0;
+    // Four vectors per step, their exp chains interleaved.
+    while i + 64 <= n {
+        // SAFETY: i + 64 <= n.
+        unsafe {
+            let v: [__m512; 4] =
+                core::array::from_fn(|j| _mm512_sub_ps(_mm512_loadu_ps(p.add(i + 16 * j)), sv));
+            let e = exp16x4(v);
+            for (j, e) in e.iter().enumerate() {
+                _mm512_storeu_ps(p.add(i + 16 * j), *e);
+                acc = _mm512_add_ps(acc, *e);
+            }
+        }
+        i += 64;
+    }
     while i < n {
         let m = tail_mask((n - i).min(16));
         // SAFETY: lanes i..i+16 masked to the slice's length; masked-off lanes add 0.

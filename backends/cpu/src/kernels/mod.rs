@@ -50,6 +50,7 @@
 
 use std::fmt;
 
+pub mod bf16;
 pub mod blocks;
 pub mod scalar;
 
@@ -61,6 +62,8 @@ mod avx2;
 mod arm_unpack;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod avx512_bf16;
 #[cfg(target_arch = "x86_64")]
 mod avx512_gemm;
 #[cfg(target_arch = "x86_64")]
@@ -1819,6 +1822,26 @@ mod gemm_f32_speed {
                     best * 1e6,
                     (m * n * k) as f64 / best * 1e-9
                 );
+                if let Some(bk) = bf16::Bf16Kernels::for_isa(isa) {
+                    let kp = k / 2;
+                    let ap: Vec<u32> = (0..m * kp)
+                        .map(|i| 0x3F80_3F80 ^ (i as u32 & 0x0007_0007))
+                        .collect();
+                    let bp: Vec<u32> = (0..kp * n)
+                        .map(|i| 0x3F80_3F80 ^ (i as u32 & 0x0007_0007))
+                        .collect();
+                    let mut best = f64::MAX;
+                    for _ in 0..200 {
+                        let t0 = std::time::Instant::now();
+                        (bk.gemm)(m, n, kp, &ap, kp, &bp, n, &mut c, n);
+                        best = best.min(t0.elapsed().as_secs_f64());
+                    }
+                    println!(
+                        "{isa} bf16 ({m},{n},{k}): {:.1} us, {:.1} GMAC/s",
+                        best * 1e6,
+                        (m * n * k) as f64 / best * 1e-9
+                    );
+                }
             }
         }
     }
