@@ -13,6 +13,7 @@ pub mod matmul;
 pub mod norm;
 pub mod rope;
 pub mod scratch;
+pub mod split;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -543,6 +544,40 @@ impl CpuExec {
                         use rayon::prelude::*;
                         let f = self.kernels.gelu_erf;
                         nio.output.f32().par_chunks_mut(16 * 1024).for_each(f);
+                    }
+                    Op::Add => {
+                        let b = nio.inputs[1]
+                            .ok_or_else(|| EngineError::Internal("add input".into()))?
+                            .f32();
+                        if let Some(a) = nio.inputs[0] {
+                            nio.output.data.copy_from_slice(a.data);
+                        }
+                        let out = nio.output.f32();
+                        if b.is_empty() || out.len() % b.len() != 0 {
+                            return Err(EngineError::Internal("add: shapes".into()));
+                        }
+                        // `b` is a whole row pattern: residual adds (same shape) and bias rows.
+                        use rayon::prelude::*;
+                        let rows = out.len() / b.len();
+                        let per = if b.len() == out.len() {
+                            // Same shape: split the flat vector itself.
+                            out.len()
+                                .div_ceil(2 * rayon::current_num_threads())
+                                .max(4096)
+                        } else {
+                            split::rows_per_task(rows, b.len()) * b.len()
+                        };
+                        if b.len() == out.len() {
+                            out.par_chunks_mut(per)
+                                .zip(b.par_chunks(per))
+                                .for_each(|(o, b)| o.iter_mut().zip(b).for_each(|(o, b)| *o += b));
+                        } else {
+                            out.par_chunks_mut(per).for_each(|o| {
+                                for row in o.chunks_exact_mut(b.len()) {
+                                    row.iter_mut().zip(b).for_each(|(o, b)| *o += b);
+                                }
+                            });
+                        }
                     }
                     Op::LayerNorm { eps } => {
                         let (w, b) = match (nio.inputs[1], nio.inputs[2]) {

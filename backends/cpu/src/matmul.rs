@@ -163,9 +163,7 @@ impl<'a> Activations<'a> {
         let q = quant_kind(dtype).map(|_| {
             let nb = k / 32;
             let mut q = scratch::take_q8(n * nb);
-            // Whole rows per task, at least ~16k values each: rayon's per-task
-            // cost would otherwise dominate short rows.
-            let rows = (16_384 / k.max(1)).max(1);
+            let rows = crate::split::rows_per_task(n, k);
             if n <= rows {
                 // One task's worth (decode): no hand-off to the pool at all.
                 (kern.quantize_q8)(&x[..n * k], &mut q);

@@ -7,11 +7,6 @@ use rayon::prelude::*;
 
 use crate::kernels::Kernels;
 
-/// Rows per parallel task: enough work to amortise rayon's hand-off.
-fn rows_per_task(d: usize) -> usize {
-    (16_384 / d.max(1)).max(1)
-}
-
 /// `x[r] = (x[r] − mean) / sqrt(var + eps) · w + b` for each row of length `d`.
 pub fn layer_norm(k: &Kernels, x: &mut [f32], d: usize, eps: f32, w: &[f32], b: &[f32]) {
     assert_eq!(w.len(), d, "layer_norm: weight length");
@@ -20,19 +15,20 @@ pub fn layer_norm(k: &Kernels, x: &mut [f32], d: usize, eps: f32, w: &[f32], b: 
         return;
     }
     let ones = vec![1.0f32; d];
-    x.par_chunks_mut(d * rows_per_task(d)).for_each(|rows| {
-        for row in rows.chunks_exact_mut(d) {
-            let mean = (k.dot_f32)(row, &ones) / d as f32;
-            for v in row.iter_mut() {
-                *v -= mean;
+    x.par_chunks_mut(d * crate::split::rows_per_task(x.len() / d, d))
+        .for_each(|rows| {
+            for row in rows.chunks_exact_mut(d) {
+                let mean = (k.dot_f32)(row, &ones) / d as f32;
+                for v in row.iter_mut() {
+                    *v -= mean;
+                }
+                let var = (k.dot_f32)(row, row) / d as f32;
+                let inv = 1.0 / (var + eps).sqrt();
+                for ((v, &w), &b) in row.iter_mut().zip(w).zip(b) {
+                    *v = *v * inv * w + b;
+                }
             }
-            let var = (k.dot_f32)(row, row) / d as f32;
-            let inv = 1.0 / (var + eps).sqrt();
-            for ((v, &w), &b) in row.iter_mut().zip(w).zip(b) {
-                *v = *v * inv * w + b;
-            }
-        }
-    });
+        });
 }
 
 #[cfg(test)]

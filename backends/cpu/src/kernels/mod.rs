@@ -1758,6 +1758,15 @@ mod tests {
                     for t in 0..tokens { for r in rows..rows + 2 {
                         prop_assert_eq!(got_p[t * (rows + 2) + r], -7.0, "packed wrote padding");
                     }}
+                    // With a bias: the same values plus the bias, bit for bit.
+                    let bias: Vec<f32> = (0..rows).map(|r| r as f32 * 0.25 - 3.0).collect();
+                    let mut got_b = vec![-7.0f32; tokens * (rows + 2)];
+                    gemm_packed(&pw, &a, &mut got_b, OutLayout::tokens(rows + 2), Some(&bias));
+                    for t in 0..tokens { for r in 0..rows + 2 {
+                        let i = t * (rows + 2) + r;
+                        let want = if r < rows { got_p[i] + bias[r] } else { -7.0 };
+                        prop_assert_eq!(got_b[i].to_bits(), want.to_bits(), "{} {:?} bias [{},{}]", isa.name(), kind, r, t);
+                    }}
                 }
                 for r in 0..rows { for t in 0..ldo {
                     let (g, e) = (got[r * ldo + t], want[r * ldo + t]);
