@@ -14,21 +14,33 @@ pub fn layer_norm(k: &Kernels, x: &mut [f32], d: usize, eps: f32, w: &[f32], b: 
     if d == 0 {
         return;
     }
-    let ones = vec![1.0f32; d];
     x.par_chunks_mut(d * crate::split::rows_per_task(x.len() / d, d))
         .for_each(|rows| {
             for row in rows.chunks_exact_mut(d) {
-                let mean = (k.dot_f32)(row, &ones) / d as f32;
-                for v in row.iter_mut() {
-                    *v -= mean;
-                }
-                let var = (k.dot_f32)(row, row) / d as f32;
-                let inv = 1.0 / (var + eps).sqrt();
-                for ((v, &w), &b) in row.iter_mut().zip(w).zip(b) {
-                    *v = *v * inv * w + b;
-                }
+                (k.layer_norm_row)(row, eps, w, b);
             }
         });
+}
+
+/// One row: the mean by the SIMD dot kernel against ones, then the variance
+/// of the centred values, then the fused scale and shift (the ISA tables
+/// without a dedicated row kernel use this).
+pub(crate) fn layer_norm_row_generic(k: &Kernels, row: &mut [f32], eps: f32, w: &[f32], b: &[f32]) {
+    let d = row.len();
+    let ones = [1.0f32; 64];
+    let mut sum = 0f32;
+    for c in row.chunks(64) {
+        sum += (k.dot_f32)(c, &ones[..c.len()]);
+    }
+    let mean = sum / d as f32;
+    for v in row.iter_mut() {
+        *v -= mean;
+    }
+    let var = (k.dot_f32)(row, row) / d as f32;
+    let inv = 1.0 / (var + eps).sqrt();
+    for ((v, &w), &b) in row.iter_mut().zip(w).zip(b) {
+        *v = *v * inv * w + b;
+    }
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     exp_sum,
     gemm_f32,
     transpose_f32: super::scalar::transpose_f32,
+    layer_norm_row,
     softmax_row,
 };
 
@@ -783,4 +784,8 @@ unsafe fn tile<const R: usize, const BB: usize>(
         unsafe { _mm_storeu_ps(o.as_mut_ptr(), sum) };
     }
     out
+}
+
+fn layer_norm_row(row: &mut [f32], eps: f32, w: &[f32], b: &[f32]) {
+    crate::norm::layer_norm_row_generic(&KERNELS, row, eps, w, b)
 }

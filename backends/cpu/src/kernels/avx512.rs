@@ -54,6 +54,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     exp_sum,
     gemm_f32,
     transpose_f32,
+    layer_norm_row,
     softmax_row,
 };
 
@@ -175,6 +176,13 @@ fn gemm_f32(
         }
         i += rows;
     }
+}
+
+fn layer_norm_row(row: &mut [f32], eps: f32, w: &[f32], b: &[f32]) {
+    check::same_len(row.len(), w.len());
+    check::same_len(row.len(), b.len());
+    // SAFETY: AVX-512 set detected (only reachable via Isa::kernels); lengths checked above.
+    unsafe { super::avx512_math::layer_norm_row(row, eps, w, b) }
 }
 
 fn transpose_f32(rows: usize, cols: usize, src: &[f32], lds: usize, dst: &mut [f32], ldd: usize) {

@@ -264,3 +264,55 @@ pub(super) unsafe fn softmax_row(row: &mut [f32], scale: f32, bias: &[f32]) -> b
     }
     true
 }
+
+/// One layer-norm row: the sum in zmm lanes, then the centred values' squares
+/// (stored centred), then the scale and shift; three passes over the row.
+///
+/// # Safety
+/// The AVX-512 set available; `w` and `b` as long as `row`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(super) unsafe fn layer_norm_row(row: &mut [f32], eps: f32, w: &[f32], b: &[f32]) {
+    let n = row.len();
+    if n == 0 {
+        return;
+    }
+    let p = row.as_mut_ptr();
+    let mut acc = _mm512_setzero_ps();
+    let mut i = 0;
+    while i < n {
+        let m = tail_mask((n - i).min(16));
+        // SAFETY: lanes masked to the row's length.
+        acc = _mm512_add_ps(acc, unsafe { _mm512_maskz_loadu_ps(m, p.add(i)) });
+        i += 16;
+    }
+    let mean = _mm512_set1_ps(_mm512_reduce_add_ps(acc) / n as f32);
+    let mut sq = _mm512_setzero_ps();
+    let mut i = 0;
+    while i < n {
+        let m = tail_mask((n - i).min(16));
+        // SAFETY: as above; masked-off lanes are zero and add nothing.
+        unsafe {
+            let c = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, p.add(i)), mean);
+            _mm512_mask_storeu_ps(p.add(i), m, c);
+            sq = _mm512_fmadd_ps(c, c, sq);
+        }
+        i += 16;
+    }
+    let var = _mm512_reduce_add_ps(sq) / n as f32;
+    let inv = _mm512_set1_ps(1.0 / (var + eps).sqrt());
+    let mut i = 0;
+    while i < n {
+        let m = tail_mask((n - i).min(16));
+        // SAFETY: lanes masked to the common length of `row`, `w` and `b`.
+        unsafe {
+            let c = _mm512_maskz_loadu_ps(m, p.add(i));
+            let y = _mm512_fmadd_ps(
+                _mm512_mul_ps(c, inv),
+                _mm512_maskz_loadu_ps(m, w.as_ptr().add(i)),
+                _mm512_maskz_loadu_ps(m, b.as_ptr().add(i)),
+            );
+            _mm512_mask_storeu_ps(p.add(i), m, y);
+        }
+        i += 16;
+    }
+}

@@ -55,6 +55,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     exp_sum: super::scalar::exp_sum,
     gemm_f32: super::scalar::gemm_f32,
     transpose_f32: super::scalar::transpose_f32,
+    layer_norm_row,
     softmax_row: super::scalar::softmax_row,
 };
 
@@ -442,4 +443,8 @@ fn gemm_q(
     lay: super::OutLayout,
 ) {
     super::gemm_by_dots(&KERNELS, kind, w, a, nb, out, lay);
+}
+
+fn layer_norm_row(row: &mut [f32], eps: f32, w: &[f32], b: &[f32]) {
+    crate::norm::layer_norm_row_generic(&KERNELS, row, eps, w, b)
 }

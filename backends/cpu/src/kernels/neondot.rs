@@ -67,6 +67,7 @@ pub(super) static KERNELS: Kernels = Kernels {
     exp_sum: super::scalar::exp_sum,
     gemm_f32: super::scalar::gemm_f32,
     transpose_f32: super::scalar::transpose_f32,
+    layer_norm_row,
     softmax_row: super::scalar::softmax_row,
 };
 
@@ -427,4 +428,8 @@ unsafe fn tile<const T: usize, const BB: usize>(
         unsafe { vst1q_f32(o.as_mut_ptr(), acc) };
     }
     out
+}
+
+fn layer_norm_row(row: &mut [f32], eps: f32, w: &[f32], b: &[f32]) {
+    crate::norm::layer_norm_row_generic(&KERNELS, row, eps, w, b)
 }

@@ -37,6 +37,7 @@ pub(crate) static KERNELS: Kernels = Kernels {
     exp_sum,
     gemm_f32,
     transpose_f32,
+    layer_norm_row,
     softmax_row,
 };
 
@@ -319,6 +320,10 @@ fn gemm_q(
     lay: super::OutLayout,
 ) {
     super::gemm_by_dots(&KERNELS, kind, w, a, nb, out, lay);
+}
+
+fn layer_norm_row(row: &mut [f32], eps: f32, w: &[f32], b: &[f32]) {
+    crate::norm::layer_norm_row_generic(&KERNELS, row, eps, w, b)
 }
 
 #[cfg(test)]
