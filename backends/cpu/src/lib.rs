@@ -326,9 +326,8 @@ fn attention_for(graph: &Graph) -> AttentionPrecision {
     }
 }
 
-/// Matmuls followed by the `Add` of a bias (an f32 weight vector, one value
-/// per output feature) as the next node, where the matmul's output feeds
-/// nothing else: BERT's linear layers. The matmul adds the bias as it writes
+/// Matmuls whose product is read only by the `Add` of a bias (an f32 weight
+/// vector, one value per output feature): BERT's linear layers. The matmul adds the bias as it writes
 /// its output (the GEMM on packed weights per tile) and the `Add` is skipped,
 /// when the planner ran it in place and no observer needs the bare product.
 fn bias_adds(graph: &Graph, nodes: &[NodeId]) -> HashMap<NodeId, (NodeId, wisp_engine::ValueId)> {
@@ -338,17 +337,33 @@ fn bias_adds(graph: &Graph, nodes: &[NodeId]) -> HashMap<NodeId, (NodeId, wisp_e
             uses[v.0] += 1;
         }
     }
+    // Producer of each value among this partition's matmuls.
+    let mut matmul_of: HashMap<wisp_engine::ValueId, NodeId> = HashMap::new();
     let mut out = HashMap::new();
-    for pair in nodes.windows(2) {
-        let (m, a) = (graph.node(pair[0]), graph.node(pair[1]));
-        if !matches!(m.op, Op::MatMul) || !matches!(a.op, Op::Add) || a.inputs.len() != 2 {
+    for &n in nodes {
+        let node = graph.node(n);
+        if matches!(node.op, Op::MatMul) {
+            matmul_of.insert(node.output, n);
             continue;
         }
-        let (y, b) = (a.inputs[0], a.inputs[1]);
+        if !matches!(node.op, Op::Add) || node.inputs.len() != 2 {
+            continue;
+        }
+        let (y, b) = (node.inputs[0], node.inputs[1]);
+        let Some(&mm) = matmul_of.get(&y) else {
+            continue;
+        };
         let (yv, bv) = (graph.value(y), graph.value(b));
-        let rows = graph.value(m.inputs[1]).ty.shape.first().copied();
-        if y == m.output
-            && uses[y.0] == 1
+        let rows = graph
+            .value(graph.node(mm).inputs[1])
+            .ty
+            .shape
+            .first()
+            .copied();
+        // The Add is the product's only reader, so nothing between the two
+        // nodes sees the bias early, and the product's bytes stay live (not
+        // reused by the planner) until the Add.
+        if uses[y.0] == 1
             && !graph.outputs.contains(&y)
             && matches!(bv.kind, wisp_engine::ValueKind::Weight(_))
             && bv.ty.dtype == DType::F32
@@ -356,7 +371,7 @@ fn bias_adds(graph: &Graph, nodes: &[NodeId]) -> HashMap<NodeId, (NodeId, wisp_e
             && Some(bv.ty.shape[0]) == rows
             && yv.ty.row_len() == bv.ty.shape[0]
         {
-            out.insert(pair[0], (pair[1], b));
+            out.insert(mm, (n, b));
         }
     }
     out
@@ -429,11 +444,11 @@ impl CpuExec {
             // next matmul of the same value (a layer's k and v after q) reuses them.
             // Values are written once per run, so the blocks stay valid.
             let mut last_blocks: Option<(wisp_engine::ValueId, Vec<kernels::BlockQ8>)> = None;
-            // The bias `Add` the last matmul already applied.
-            let mut skip: Option<NodeId> = None;
+            // The bias `Add`s that earlier matmuls already applied.
+            let mut skip: Vec<NodeId> = Vec::new();
             for &n in &self.nodes {
-                if skip == Some(n) {
-                    skip = None;
+                if let Some(i) = skip.iter().position(|&s| s == n) {
+                    skip.swap_remove(i);
                     io.observe(n)?;
                     continue;
                 }
@@ -512,7 +527,9 @@ impl CpuExec {
                             fused_bias.map(|(_, b)| b),
                             nio.output.f32(),
                         );
-                        skip = fused_bias.map(|(add, _)| add);
+                        if let Some((add, _)) = fused_bias {
+                            skip.push(add);
+                        }
                         if let (Some(v), true) = (x_id, act.is_quantized()) {
                             last_blocks = act.into_blocks().map(|q| (v, q));
                         }
