@@ -437,6 +437,16 @@ fn keep_awake(stop: &AtomicBool, started: &AtomicUsize) {
 }
 
 impl CpuExec {
+    /// Adds an op's time to the profile (when profiling).
+    fn record(&self, op: &'static str, started: Option<Instant>) {
+        if let (Some(p), Some(t)) = (&self.profile, started) {
+            let mut map = p.lock().unwrap_or_else(|e| e.into_inner());
+            let e = map.entry(op).or_insert((0, 0.0));
+            e.0 += 1;
+            e.1 += t.elapsed().as_secs_f64();
+        }
+    }
+
     /// Runs the partition's nodes in order (on a worker of the pool).
     fn run_nodes(&self, io: &mut Bindings) -> Result<(), EngineError> {
         {
@@ -495,6 +505,19 @@ impl CpuExec {
                                 .get_or_pack(&owner, id, || PackedMatrix::new(self.kernels, w)),
                             _ => None,
                         };
+                        let bias = fused_bias.map(|(_, b)| b);
+                        if let Some(pm) = packed.as_deref() {
+                            let out = nio.output.f32();
+                            if matmul::matmul_packed_fused(self.kernels, x, w, pm, bias, out) {
+                                if let Some((add, _)) = fused_bias {
+                                    skip.push(add);
+                                }
+                                drop(nio);
+                                io.observe(n)?;
+                                self.record(op_name, started);
+                                continue;
+                            }
+                        }
                         let (xf, k) = (x.f32(), x.ty.row_len());
                         let quantize_started = started.filter(|_| profile_shapes());
                         let act = match last_blocks.take() {
@@ -696,12 +719,7 @@ impl CpuExec {
                 }
                 drop(nio);
                 io.observe(n)?;
-                if let (Some(p), Some(t)) = (&self.profile, started) {
-                    let mut map = p.lock().unwrap_or_else(|e| e.into_inner());
-                    let e = map.entry(op_name).or_insert((0, 0.0));
-                    e.0 += 1;
-                    e.1 += t.elapsed().as_secs_f64();
-                }
+                self.record(op_name, started);
             }
             if let Some((_, q)) = last_blocks {
                 scratch::give_q8(q);
@@ -797,6 +815,14 @@ mod tests {
                     (g - e).abs() <= 1e-4 * e.abs().max(1.0),
                     "n={n} [{i}] {g} vs {e}"
                 );
+            }
+            // Quantizing inside the GEMM's tasks, with a bias: the same values plus it.
+            let bias: Vec<f32> = (0..40).map(|r| r as f32 - 20.0).collect();
+            let mut fused = vec![0f32; n * 40];
+            if matmul::matmul_packed_fused(k, xv, view, &pm, Some(&bias), &mut fused) {
+                for (i, (g, e)) in fused.iter().zip(&got).enumerate() {
+                    assert_eq!(*g, e + bias[i % 40], "n={n} fused [{i}]");
+                }
             }
         }
     }

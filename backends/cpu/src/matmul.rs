@@ -282,6 +282,58 @@ pub fn matmul_act(
     }
 }
 
+/// `out = x · wᵀ (+ bias)` through packed weights when the GEMM splits over
+/// threads by tokens: each task quantizes its own tokens' activations and
+/// multiplies them, one parallel region where quantizing first took another
+/// (with its own hand-offs). Returns false, doing nothing, when that split
+/// does not apply (fewer than a micro-tile of tokens per thread, float
+/// weights, no packed GEMM, or `pm` not made from `w`).
+pub fn matmul_packed_fused(
+    k: &Kernels,
+    x: TensorView,
+    w: TensorView,
+    pm: &PackedMatrix,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) -> bool {
+    let (xf, kdim) = (x.f32(), x.ty.row_len());
+    let n = xf.len() / kdim.max(1);
+    let m = w.ty.shape[0];
+    let threads = rayon::current_num_threads().max(1);
+    let (Some(gemm), Some(kind)) = (k.gemm_packed, quant_kind(w.ty.dtype)) else {
+        return false;
+    };
+    let nb = kdim / 32;
+    if n < PACK_MIN_TOKENS
+        || (threads > 1 && n < PACK_MIN_TOKENS * threads)
+        || !kdim.is_multiple_of(32)
+        || !pm.fits(kind, m, nb)
+        || bias.is_some_and(|b| b.len() != m)
+    {
+        return false;
+    }
+    let chunk_bias = |r0: usize, rows: usize| bias.map(|b| &b[r0..r0 + rows]);
+    let per = n.div_ceil(threads).next_multiple_of(PACK_MIN_TOKENS).min(n);
+    out[..n * m]
+        .par_chunks_mut(per * m)
+        .enumerate()
+        .for_each(|(c, o)| {
+            let (t0, nt) = (c * per, o.len() / m);
+            let mut q = scratch::take_q8(k.gemm_tokens.min(nt) * nb);
+            for s0 in (0..nt).step_by(k.gemm_tokens) {
+                let s1 = (s0 + k.gemm_tokens).min(nt);
+                let qs = &mut q[..(s1 - s0) * nb];
+                (k.quantize_q8)(&xf[(t0 + s0) * kdim..(t0 + s1) * kdim], qs);
+                for (r0, pw) in &pm.chunks {
+                    let b = chunk_bias(*r0, pw.rows());
+                    gemm(pw, qs, &mut o[s0 * m + r0..], OutLayout::tokens(m), b);
+                }
+            }
+            scratch::give_q8(q);
+        });
+    true
+}
+
 /// The GEMM on packed weights, split over threads by tokens when every thread
 /// gets at least a micro-tile's worth, else by row chunks.
 #[allow(clippy::too_many_arguments)]
