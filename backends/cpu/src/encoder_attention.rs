@@ -64,9 +64,7 @@ pub fn encoder_attention(
     }
     // Each sequence's keys transposed once, [D, S]: head h's panel is rows h·hd..(h+1)·hd.
     let mut kt = crate::scratch::take_f32(batch * d * seq);
-    kt.par_chunks_mut(d * seq).enumerate().for_each(|(b, kt)| {
-        (kern.transpose_f32)(seq, d, &k[b * seq * d..(b + 1) * seq * d], d, kt, seq)
-    });
+    transpose_keys(kern, k, d, seq, &mut kt);
     // Each task computes one (sequence, head) into its [S, hd] slot of `res`.
     let mut res = crate::scratch::take_f32(batch * n_head * seq * hd);
     res.par_chunks_mut(seq * hd)
@@ -88,14 +86,44 @@ pub fn encoder_attention(
             crate::scratch::give_f32(scores);
         });
     crate::scratch::give_f32(kt);
-    for (r, orow) in out[..batch * seq * d].chunks_exact_mut(d).enumerate() {
-        let (b, i) = (r / seq, r % seq);
-        for (h, o) in orow.chunks_exact_mut(hd).enumerate() {
-            let src = ((b * n_head + h) * seq + i) * hd;
-            o.copy_from_slice(&res[src..src + hd]);
-        }
-    }
+    scatter_heads(&res, n_head, hd, seq, &mut out[..batch * seq * d]);
     crate::scratch::give_f32(res);
+}
+
+/// Each sequence's [S, width] block of `src` transposed into `dst` as
+/// [width, S], in blocks of 16 result rows spread over the threads (one
+/// sequence is the common case, and it used to be one task).
+fn transpose_keys(kern: &Kernels, src: &[f32], width: usize, seq: usize, dst: &mut [f32]) {
+    const ROWS: usize = 16;
+    dst.par_chunks_mut(width * seq)
+        .enumerate()
+        .for_each(|(b, kt)| {
+            let block = &src[b * seq * width..(b + 1) * seq * width];
+            kt.par_chunks_mut(ROWS * seq)
+                .enumerate()
+                .for_each(|(c, rows)| {
+                    let (c0, n) = (c * ROWS, rows.len() / seq);
+                    (kern.transpose_f32)(seq, n, &block[c0..], width, rows, seq)
+                });
+        });
+}
+
+/// `out[b·S + i][h·hd..]` = head h's row i of sequence b, from the per-head
+/// results `res` ([B·H, S, hd]); rows spread over the threads.
+fn scatter_heads(res: &[f32], n_head: usize, hd: usize, seq: usize, out: &mut [f32]) {
+    let d = n_head * hd;
+    out.par_chunks_mut(d * 16)
+        .enumerate()
+        .for_each(|(c, rows)| {
+            for (j, orow) in rows.chunks_exact_mut(d).enumerate() {
+                let r = c * 16 + j;
+                let (b, i) = (r / seq, r % seq);
+                for (h, o) in orow.chunks_exact_mut(hd).enumerate() {
+                    let src = ((b * n_head + h) * seq + i) * hd;
+                    o.copy_from_slice(&res[src..src + hd]);
+                }
+            }
+        });
 }
 
 /// The sizes of one encoder attention call.
@@ -143,9 +171,7 @@ fn attention_bf16(
     }
     // Keys transposed per sequence: [D/2, S] pairs (the transpose copies bits).
     let mut kt = crate::scratch::take_f32(batch * dp * seq);
-    kt.par_chunks_mut(dp * seq).enumerate().for_each(|(b, kt)| {
-        (kern.transpose_f32)(seq, dp, &kb[b * seq * dp..(b + 1) * seq * dp], dp, kt, seq)
-    });
+    transpose_keys(kern, &kb, dp, seq, &mut kt);
     crate::scratch::give_f32(kb);
     // Values: pair (position 2jj, 2jj + 1) of each feature, [⌈S/2⌉, D] per sequence.
     let mut vb = crate::scratch::take_f32(batch * sp * d);
@@ -213,13 +239,7 @@ fn attention_bf16(
             crate::scratch::give_f32(pb);
             crate::scratch::give_f32(scores);
         });
-    for (r, orow) in out[..rows * d].chunks_exact_mut(d).enumerate() {
-        let (b, i) = (r / seq, r % seq);
-        for (h, o) in orow.chunks_exact_mut(hd).enumerate() {
-            let src = ((b * n_head + h) * seq + i) * hd;
-            o.copy_from_slice(&res[src..src + hd]);
-        }
-    }
+    scatter_heads(&res, n_head, hd, seq, &mut out[..rows * d]);
     crate::scratch::give_f32(res);
     for buf in [qb_buf, kt_buf, vb_buf] {
         crate::scratch::give_f32(buf);

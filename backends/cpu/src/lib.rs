@@ -241,6 +241,8 @@ struct CpuExec {
     nodes: Vec<NodeId>,
     /// Matmuls whose bias `Add` (the next node) runs inside them: matmul → (add, bias).
     bias_adds: HashMap<NodeId, (NodeId, wisp_engine::ValueId)>,
+    /// Residual `Add`s whose `LayerNorm` (the next node) runs with them: add → norm.
+    add_norms: HashMap<NodeId, NodeId>,
     kernels: &'static Kernels,
     pool: Arc<rayon::ThreadPool>,
     profile: Option<Arc<Profile>>,
@@ -275,6 +277,7 @@ impl Backend for CpuBackend {
         Ok(Box::new(CpuExec {
             nodes: nodes.to_vec(),
             bias_adds: bias_adds(graph, nodes),
+            add_norms: add_norms(graph, nodes),
             kernels: self.kernels,
             pool: self.pool.clone(),
             profile: self.profile.clone(),
@@ -307,6 +310,40 @@ impl Backend for CpuBackend {
             self.threads
         )
     }
+}
+
+/// Residual `Add`s directly followed by the `LayerNorm` of their sum, its only
+/// reader (BERT's post-norm blocks): each row is added and normalised in one
+/// pass, when both ran in place and no observer needs the bare sum.
+fn add_norms(graph: &Graph, nodes: &[NodeId]) -> HashMap<NodeId, NodeId> {
+    let mut uses = vec![0usize; graph.values.len()];
+    for n in &graph.nodes {
+        for v in &n.inputs {
+            uses[v.0] += 1;
+        }
+    }
+    let mut out = HashMap::new();
+    for pair in nodes.windows(2) {
+        let (a, l) = (graph.node(pair[0]), graph.node(pair[1]));
+        let f32_weight = |v: wisp_engine::ValueId| {
+            let val = graph.value(v);
+            matches!(val.kind, wisp_engine::ValueKind::Weight(_)) && val.ty.dtype == DType::F32
+        };
+        if matches!(a.op, Op::Add)
+            && matches!(l.op, Op::LayerNorm { .. })
+            && a.inputs.len() == 2
+            && l.inputs.len() == 3
+            && l.inputs[0] == a.output
+            && uses[a.output.0] == 1
+            && !graph.outputs.contains(&a.output)
+            && graph.value(a.inputs[0]).ty == graph.value(a.inputs[1]).ty
+            && f32_weight(l.inputs[1])
+            && f32_weight(l.inputs[2])
+        {
+            out.insert(pair[0], pair[1]);
+        }
+    }
+    out
 }
 
 /// Encoder attention in bf16 for graphs whose matmuls all have quantized
@@ -486,6 +523,21 @@ impl CpuExec {
                     }
                     _ => None,
                 };
+                // A layer norm to run with this residual add: (its node, eps, weight, bias).
+                let fused_norm = self.add_norms.get(&n).and_then(|&norm| {
+                    if io.is_observed() || !io.is_inplace(norm) {
+                        return None;
+                    }
+                    let ln = io.graph().node(norm);
+                    let Op::LayerNorm { eps } = ln.op else {
+                        return None;
+                    };
+                    let w =
+                        bytemuck::try_cast_slice::<u8, f32>(io.weight_bytes(ln.inputs[1])?).ok()?;
+                    let b =
+                        bytemuck::try_cast_slice::<u8, f32>(io.weight_bytes(ln.inputs[2])?).ok()?;
+                    Some((norm, eps, w, b))
+                });
                 let x_id = io.graph().node(n).inputs.first().copied();
                 let mut nio = io.node_io(n)?;
                 let mut op_name = nio.op.name();
@@ -584,6 +636,20 @@ impl CpuExec {
                         use rayon::prelude::*;
                         let f = self.kernels.gelu_erf;
                         nio.output.f32().par_chunks_mut(16 * 1024).for_each(f);
+                    }
+                    Op::Add if fused_norm.is_some() => {
+                        let (norm, eps, w, nb) = fused_norm.ok_or_else(|| {
+                            EngineError::Internal("add_layer_norm: no norm".into())
+                        })?;
+                        let b = nio.inputs[1]
+                            .ok_or_else(|| EngineError::Internal("add input".into()))?
+                            .f32();
+                        if let Some(a) = nio.inputs[0] {
+                            nio.output.data.copy_from_slice(a.data);
+                        }
+                        let d = nio.output.ty.row_len();
+                        norm::add_layer_norm(self.kernels, nio.output.f32(), b, d, eps, w, nb);
+                        skip.push(norm);
                     }
                     Op::Add => {
                         let b = nio.inputs[1]

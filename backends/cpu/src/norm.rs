@@ -22,6 +22,36 @@ pub fn layer_norm(k: &Kernels, x: &mut [f32], d: usize, eps: f32, w: &[f32], b: 
         });
 }
 
+/// `x[r] = layer_norm(x[r] + y[r])` for each row of length `d` (a residual add
+/// and the norm of the sum in one pass over the rows; `x[r]` keeps the norm).
+pub fn add_layer_norm(
+    k: &Kernels,
+    x: &mut [f32],
+    y: &[f32],
+    d: usize,
+    eps: f32,
+    w: &[f32],
+    b: &[f32],
+) {
+    assert_eq!(w.len(), d, "layer_norm: weight length");
+    assert_eq!(b.len(), d, "layer_norm: bias length");
+    assert_eq!(x.len(), y.len(), "add_layer_norm: lengths");
+    if d == 0 {
+        return;
+    }
+    let per = crate::split::rows_per_task(x.len() / d, d) * d;
+    x.par_chunks_mut(per)
+        .zip(y.par_chunks(per))
+        .for_each(|(rows, ys)| {
+            for (row, yr) in rows.chunks_exact_mut(d).zip(ys.chunks_exact(d)) {
+                for (v, &y) in row.iter_mut().zip(yr) {
+                    *v += y;
+                }
+                (k.layer_norm_row)(row, eps, w, b);
+            }
+        });
+}
+
 /// One row: the mean by the SIMD dot kernel against ones, then the variance
 /// of the centred values, then the fused scale and shift (the ISA tables
 /// without a dedicated row kernel use this).
@@ -47,6 +77,28 @@ pub(crate) fn layer_norm_row_generic(k: &Kernels, row: &mut [f32], eps: f32, w: 
 mod tests {
     use super::*;
     use crate::kernels::Isa;
+
+    /// Adding and normalising in one pass equals the add followed by the norm, bit for bit.
+    #[test]
+    fn add_then_norm_fused() {
+        let d = 48;
+        let x: Vec<f32> = (0..5 * d)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.3)
+            .collect();
+        let y: Vec<f32> = (0..5 * d)
+            .map(|i| ((i * 11 % 29) as f32 - 14.0) * 0.7)
+            .collect();
+        let w: Vec<f32> = (0..d).map(|i| 1.0 + i as f32 * 0.01).collect();
+        let b: Vec<f32> = (0..d).map(|i| i as f32 * -0.02).collect();
+        for isa in Isa::supported() {
+            let k = isa.kernels();
+            let mut want: Vec<f32> = x.iter().zip(&y).map(|(a, b)| a + b).collect();
+            layer_norm(k, &mut want, d, 1e-12, &w, &b);
+            let mut got = x.clone();
+            add_layer_norm(k, &mut got, &y, d, 1e-12, &w, &b);
+            assert_eq!(got, want, "{isa}");
+        }
+    }
 
     /// Every ISA within 2e-6 (relative to the row's scale) of the f64 reference,
     /// including rows with a large common offset (BERT's residual stream).
