@@ -555,6 +555,24 @@ mod tests {
     use crate::kernels::Isa;
     use wisp_ops::TensorType;
 
+    /// Pseudo-random weights of `dtype` for `n` values, with every block's
+    /// scale fields set to a small finite f16 (the speed tests' matrices).
+    fn speed_weights(dtype: DType, n: usize) -> Vec<u8> {
+        let bytes = dtype.bytes_for(n).unwrap();
+        let mut w: Vec<u8> = (0..bytes)
+            .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+            .collect();
+        for blk in w.chunks_exact_mut(dtype.block_bytes()) {
+            blk[0] = 0;
+            blk[1] = 0x20;
+            if dtype == DType::Q6_K {
+                blk[208] = 0;
+                blk[209] = 0x20;
+            }
+        }
+        w
+    }
+
     /// Prefill-shaped matmul throughput (all of `matmul`: quantizing the
     /// activations, the GEMM, the transpose). Run with
     /// `cargo test --release -p wisp-backend-cpu matmul_speed -- --ignored --nocapture`.
@@ -576,14 +594,7 @@ mod tests {
             (DType::Q5_0, 2048, 640, 512),
         ] {
             let ty = TensorType::new(dtype, &[rows, kdim]);
-            let bytes = dtype.bytes_for(rows * kdim).unwrap();
-            let mut w: Vec<u8> = (0..bytes)
-                .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
-                .collect();
-            for blk in w.chunks_exact_mut(dtype.block_bytes()) {
-                blk[0] = 0;
-                blk[1] = 0x20;
-            }
+            let w = speed_weights(dtype, rows * kdim);
             let xty = TensorType::new(DType::F32, &[n, kdim]);
             let x: Vec<f32> = (0..n * kdim).map(|i| (i as f32 * 0.37).sin()).collect();
             let mut out = vec![0f32; rows * n];
@@ -669,18 +680,8 @@ mod tests {
             (DType::Q4_1, 1536 * 60, 576),
         ] {
             let ty = TensorType::new(dtype, &[rows, kdim]);
-            let bytes = dtype.bytes_for(rows * kdim).unwrap();
-            let mut w: Vec<u8> = (0..bytes)
-                .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
-                .collect();
-            for blk in w.chunks_exact_mut(dtype.block_bytes()) {
-                blk[0] = 0;
-                blk[1] = 0x20;
-                if dtype == DType::Q6_K {
-                    blk[208] = 0;
-                    blk[209] = 0x20;
-                }
-            }
+            let w = speed_weights(dtype, rows * kdim);
+            let bytes = w.len();
             let path = std::env::temp_dir().join(format!("wisp-pf-{}.bin", std::process::id()));
             std::fs::write(&path, &w).unwrap();
             drop(w);
@@ -735,20 +736,8 @@ mod tests {
             (DType::Q4_1, 32_768, 640),
         ] {
             let ty = TensorType::new(dtype, &[rows, kdim]);
-            let bytes = dtype.bytes_for(rows * kdim).unwrap();
-            let mut w: Vec<u8> = (0..bytes)
-                .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
-                .collect();
-            // Finite scales: zero every f16 that could be a scale (cheap: rewrite blocks).
-            let bb = dtype.block_bytes();
-            for blk in w.chunks_exact_mut(bb) {
-                blk[0] = 0;
-                blk[1] = 0x20;
-                if dtype == DType::Q6_K {
-                    blk[208] = 0;
-                    blk[209] = 0x20;
-                }
-            }
+            let w = speed_weights(dtype, rows * kdim);
+            let bytes = w.len();
             let xty = TensorType::new(DType::F32, &[1, kdim]);
             let x: Vec<f32> = (0..kdim).map(|i| (i as f32 * 0.37).sin()).collect();
             let mut out = vec![0f32; rows];

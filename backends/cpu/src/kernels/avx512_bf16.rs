@@ -35,25 +35,9 @@ unsafe fn softmax_numerators_avx512(
     out: &mut [u16],
 ) -> f32 {
     let n = row.len();
-    let (p, b) = (row.as_mut_ptr(), bias.as_ptr());
-    let sv = _mm512_set1_ps(scale);
-    let mut mv = _mm512_set1_ps(f32::NEG_INFINITY);
-    let mut i = 0;
-    while i < n {
-        let m = tail_mask((n - i).min(16));
-        // SAFETY: lanes i..i+16 masked to the common length.
-        unsafe {
-            let x = _mm512_fmadd_ps(
-                _mm512_maskz_loadu_ps(m, p.add(i)),
-                sv,
-                _mm512_maskz_loadu_ps(m, b.add(i)),
-            );
-            _mm512_mask_storeu_ps(p.add(i), m, x);
-            mv = _mm512_mask_max_ps(mv, m, mv, x);
-        }
-        i += 16;
-    }
-    let max = _mm512_reduce_max_ps(mv);
+    let p = row.as_mut_ptr();
+    // SAFETY: the AVX-512 set is available (caller); lengths checked by the wrapper.
+    let max = unsafe { super::avx512_math::scale_bias_max(row, scale, bias) };
     if max == f32::NEG_INFINITY {
         out.fill(0);
         return 0.0;

@@ -218,12 +218,14 @@ pub(super) unsafe fn exp_sum(x: &mut [f32], shift: f32) -> f32 {
     _mm512_reduce_add_ps(acc)
 }
 
-/// `row = softmax(row · scale + bias)`; all positions masked → zeros, false.
+/// `row = row · scale + bias` in place, returning the largest result (the
+/// first pass of a masked softmax; −inf when every position is masked).
 ///
 /// # Safety
-/// The AVX-512 set available; `row.len() == bias.len()`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-pub(super) unsafe fn softmax_row(row: &mut [f32], scale: f32, bias: &[f32]) -> bool {
+/// The AVX-512 set available.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) unsafe fn scale_bias_max(row: &mut [f32], scale: f32, bias: &[f32]) -> f32 {
     assert_eq!(row.len(), bias.len());
     let n = row.len();
     let (p, b) = (row.as_mut_ptr(), bias.as_ptr());
@@ -244,7 +246,19 @@ pub(super) unsafe fn softmax_row(row: &mut [f32], scale: f32, bias: &[f32]) -> b
         }
         i += 16;
     }
-    let max = _mm512_reduce_max_ps(mv);
+    _mm512_reduce_max_ps(mv)
+}
+
+/// `row = softmax(row · scale + bias)`; all positions masked → zeros, false.
+///
+/// # Safety
+/// The AVX-512 set available; `row.len() == bias.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(super) unsafe fn softmax_row(row: &mut [f32], scale: f32, bias: &[f32]) -> bool {
+    let n = row.len();
+    let p = row.as_mut_ptr();
+    // SAFETY: the AVX-512 set is available (caller).
+    let max = unsafe { scale_bias_max(row, scale, bias) };
     if max == f32::NEG_INFINITY {
         row.fill(0.0);
         return false;
