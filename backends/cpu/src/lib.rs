@@ -243,6 +243,8 @@ struct CpuExec {
     bias_adds: HashMap<NodeId, (NodeId, wisp_engine::ValueId)>,
     /// Residual `Add`s whose `LayerNorm` (the next node) runs with them: add → norm.
     add_norms: HashMap<NodeId, NodeId>,
+    /// Bias `Add`s whose output only a `Gelu` reads: add → gelu.
+    gelu_after: HashMap<NodeId, NodeId>,
     kernels: &'static Kernels,
     pool: Arc<rayon::ThreadPool>,
     profile: Option<Arc<Profile>>,
@@ -278,6 +280,7 @@ impl Backend for CpuBackend {
             nodes: nodes.to_vec(),
             bias_adds: bias_adds(graph, nodes),
             add_norms: add_norms(graph, nodes),
+            gelu_after: gelu_after(graph, nodes),
             kernels: self.kernels,
             pool: self.pool.clone(),
             profile: self.profile.clone(),
@@ -341,6 +344,38 @@ fn add_norms(graph: &Graph, nodes: &[NodeId]) -> HashMap<NodeId, NodeId> {
             && f32_weight(l.inputs[2])
         {
             out.insert(pair[0], pair[1]);
+        }
+    }
+    out
+}
+
+/// `Add` nodes whose output feeds only a `Gelu` of this partition (BERT's
+/// feed-forward: matmul, bias, GELU): a matmul that absorbs the bias can run
+/// the GELU on its own output too.
+fn gelu_after(graph: &Graph, nodes: &[NodeId]) -> HashMap<NodeId, NodeId> {
+    let mut uses = vec![0usize; graph.values.len()];
+    for n in &graph.nodes {
+        for v in &n.inputs {
+            uses[v.0] += 1;
+        }
+    }
+    let mut add_of: HashMap<wisp_engine::ValueId, NodeId> = HashMap::new();
+    let mut out = HashMap::new();
+    for &n in nodes {
+        let node = graph.node(n);
+        match node.op {
+            Op::Add => {
+                add_of.insert(node.output, n);
+            }
+            Op::Gelu if node.inputs.len() == 1 => {
+                let y = node.inputs[0];
+                if let (Some(&add), 1, false) =
+                    (add_of.get(&y), uses[y.0], graph.outputs.contains(&y))
+                {
+                    out.insert(add, n);
+                }
+            }
+            _ => {}
         }
     }
     out
@@ -538,6 +573,11 @@ impl CpuExec {
                         bytemuck::try_cast_slice::<u8, f32>(io.weight_bytes(ln.inputs[2])?).ok()?;
                     Some((norm, eps, w, b))
                 });
+                // A GELU that reads this matmul's biased product in place: it runs in
+                // the matmul's own tasks.
+                let fused_gelu = fused_bias
+                    .and_then(|(add, _)| self.gelu_after.get(&add).copied())
+                    .filter(|&g| io.is_inplace(g));
                 let x_id = io.graph().node(n).inputs.first().copied();
                 let mut nio = io.node_io(n)?;
                 let mut op_name = nio.op.name();
@@ -558,11 +598,17 @@ impl CpuExec {
                             _ => None,
                         };
                         let bias = fused_bias.map(|(_, b)| b);
+                        let gelu = fused_gelu;
                         if let Some(pm) = packed.as_deref() {
                             let out = nio.output.f32();
-                            if matmul::matmul_packed_fused(self.kernels, x, w, pm, bias, out) {
+                            let then = gelu.map(|_| self.kernels.gelu_erf);
+                            if matmul::matmul_packed_fused(self.kernels, x, w, pm, bias, then, out)
+                            {
                                 if let Some((add, _)) = fused_bias {
                                     skip.push(add);
+                                }
+                                if let Some(g) = gelu {
+                                    skip.push(g);
                                 }
                                 drop(nio);
                                 io.observe(n)?;
@@ -885,7 +931,7 @@ mod tests {
             // Quantizing inside the GEMM's tasks, with a bias: the same values plus it.
             let bias: Vec<f32> = (0..40).map(|r| r as f32 - 20.0).collect();
             let mut fused = vec![0f32; n * 40];
-            if matmul::matmul_packed_fused(k, xv, view, &pm, Some(&bias), &mut fused) {
+            if matmul::matmul_packed_fused(k, xv, view, &pm, Some(&bias), None, &mut fused) {
                 for (i, (g, e)) in fused.iter().zip(&got).enumerate() {
                     assert_eq!(*g, e + bias[i % 40], "n={n} fused [{i}]");
                 }

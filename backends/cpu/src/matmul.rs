@@ -294,6 +294,7 @@ pub fn matmul_packed_fused(
     w: TensorView,
     pm: &PackedMatrix,
     bias: Option<&[f32]>,
+    then: Option<fn(&mut [f32])>,
     out: &mut [f32],
 ) -> bool {
     let (xf, kdim) = (x.f32(), x.ty.row_len());
@@ -330,6 +331,11 @@ pub fn matmul_packed_fused(
                 }
             }
             scratch::give_q8(q);
+            // An elementwise op after the product (GELU), on this task's rows while
+            // they are still in cache.
+            if let Some(f) = then {
+                f(o);
+            }
         });
     true
 }
