@@ -48,7 +48,10 @@ pub struct CpuOptions {
 /// matmul. Decode steps (one token) always read the file's blocks directly.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PackPolicy {
-    /// 8-bit weights (Q8_0), whose packed copy costs ~6% beyond the file.
+    /// 8-bit weights (Q8_0), whose packed copy costs ~6% beyond the file,
+    /// up to [`PackPolicy::AUTO_MAX_BYTES`] a matrix: a decoder's output matrix
+    /// (tens to hundreds of MB) is a GEMM only when scoring every position
+    /// (perplexity), which is not worth a second copy of it.
     #[default]
     Auto,
     /// Every quantized format (4- to 6-bit formats roughly double their memory).
@@ -68,10 +71,13 @@ impl PackPolicy {
         }
     }
 
-    /// Whether weights of `dtype` are packed under this policy.
-    pub fn packs(self, dtype: DType) -> bool {
+    /// The largest matrix `Auto` packs.
+    pub const AUTO_MAX_BYTES: usize = 16 << 20;
+
+    /// Whether a weight matrix of `dtype` and `bytes` is packed under this policy.
+    pub fn packs(self, dtype: DType, bytes: usize) -> bool {
         match self {
-            PackPolicy::Auto => dtype == DType::Q8_0,
+            PackPolicy::Auto => dtype == DType::Q8_0 && bytes <= Self::AUTO_MAX_BYTES,
             PackPolicy::All => dtype.is_quantized(),
             PackPolicy::Off => false,
         }
@@ -549,7 +555,9 @@ impl CpuExec {
                         let wv = io.graph().value(node.inputs[1]);
                         match (&wv.kind, io.weights_identity()) {
                             (&wisp_engine::ValueKind::Weight(id), Some(owner))
-                                if self.pack.packs(wv.ty.dtype) =>
+                                if self
+                                    .pack
+                                    .packs(wv.ty.dtype, wv.ty.bytes().unwrap_or(usize::MAX)) =>
                             {
                                 Some((owner.clone(), id))
                             }
@@ -893,11 +901,12 @@ mod tests {
         assert_eq!(PackPolicy::parse(" ALL ").unwrap(), PackPolicy::All);
         assert_eq!(PackPolicy::parse("").unwrap(), PackPolicy::Auto);
         assert!(PackPolicy::parse("sometimes").is_err());
-        assert!(PackPolicy::Auto.packs(DType::Q8_0));
-        assert!(!PackPolicy::Auto.packs(DType::Q4_K));
-        assert!(PackPolicy::All.packs(DType::Q4_K));
-        assert!(!PackPolicy::All.packs(DType::F32));
-        assert!(!PackPolicy::Off.packs(DType::Q8_0));
+        assert!(PackPolicy::Auto.packs(DType::Q8_0, 1 << 20));
+        assert!(!PackPolicy::Auto.packs(DType::Q8_0, 178 << 20));
+        assert!(!PackPolicy::Auto.packs(DType::Q4_K, 1 << 20));
+        assert!(PackPolicy::All.packs(DType::Q4_K, 178 << 20));
+        assert!(!PackPolicy::All.packs(DType::F32, 1 << 20));
+        assert!(!PackPolicy::Off.packs(DType::Q8_0, 1 << 20));
     }
 
     /// Through packed weights a matmul gives the same values as without.
