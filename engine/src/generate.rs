@@ -78,7 +78,8 @@ pub fn generate(
     let mut pending: Vec<u32> = prompt.to_vec();
     loop {
         let logits = session.eval_last(&pending)?;
-        if pending.len() == prompt.len() && out.ids.is_empty() {
+        if out.ids.is_empty() {
+            // The first evaluation is the prompt's.
             out.prompt_ms = t0.elapsed().as_secs_f64() * 1e3;
             t1 = Instant::now();
         }

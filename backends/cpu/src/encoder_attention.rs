@@ -175,20 +175,25 @@ fn attention_bf16(
     crate::scratch::give_f32(kb);
     // Values: pair (position 2jj, 2jj + 1) of each feature, [⌈S/2⌉, D] per sequence.
     let mut vb = crate::scratch::take_f32(batch * sp * d);
-    vb.par_chunks_mut(d).enumerate().for_each(|(r, row)| {
-        let (b, jj) = (r / sp, r % sp);
-        let mut h0 = vec![0u16; d];
-        let mut h1 = vec![0u16; d];
-        let at = |j: usize| &v[(b * seq + j) * d..(b * seq + j + 1) * d];
-        (bk.to_bf16)(at(2 * jj), &mut h0);
-        if 2 * jj + 1 < seq {
-            (bk.to_bf16)(at(2 * jj + 1), &mut h1);
-        }
-        let row: &mut [u32] = bytemuck::cast_slice_mut(row);
-        for ((o, &a), &b) in row.iter_mut().zip(&h0).zip(&h1) {
-            *o = a as u32 | (b as u32) << 16;
-        }
-    });
+    vb.par_chunks_mut(d).enumerate().for_each_init(
+        || (vec![0u16; d], vec![0u16; d]),
+        |(h0, h1), (r, row)| {
+            // (The buffers are reused by the calls of one task; an odd last
+            // position pairs with zeros.)
+            let (b, jj) = (r / sp, r % sp);
+            let at = |j: usize| &v[(b * seq + j) * d..(b * seq + j + 1) * d];
+            (bk.to_bf16)(at(2 * jj), h0);
+            if 2 * jj + 1 < seq {
+                (bk.to_bf16)(at(2 * jj + 1), h1);
+            } else {
+                h1.fill(0);
+            }
+            let row: &mut [u32] = bytemuck::cast_slice_mut(row);
+            for ((o, &a), &b) in row.iter_mut().zip(h0.iter()).zip(h1.iter()) {
+                *o = a as u32 | (b as u32) << 16;
+            }
+        },
+    );
     let (qb_buf, kt_buf, vb_buf) = (qb, kt, vb);
     let (qb, kt, vb): (&[u32], &[u32], &[u32]) = (
         bytemuck::cast_slice(&qb_buf[..]),

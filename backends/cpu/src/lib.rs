@@ -245,7 +245,7 @@ impl CpuBackend {
 
 struct CpuExec {
     nodes: Vec<NodeId>,
-    /// Matmuls whose bias `Add` (the next node) runs inside them: matmul → (add, bias).
+    /// Matmuls whose bias `Add` (the product's only reader) runs inside them: matmul → (add, bias).
     bias_adds: HashMap<NodeId, (NodeId, wisp_engine::ValueId)>,
     /// Residual `Add`s whose `LayerNorm` (the next node) runs with them: add → norm.
     add_norms: HashMap<NodeId, NodeId>,
@@ -282,11 +282,12 @@ impl Backend for CpuBackend {
     }
 
     fn compile(&self, graph: &Graph, nodes: &[NodeId]) -> Result<Box<dyn Executable>, EngineError> {
+        let uses = value_uses(graph);
         Ok(Box::new(CpuExec {
             nodes: nodes.to_vec(),
-            bias_adds: bias_adds(graph, nodes),
-            add_norms: add_norms(graph, nodes),
-            gelu_after: gelu_after(graph, nodes),
+            bias_adds: bias_adds(graph, nodes, &uses),
+            add_norms: add_norms(graph, nodes, &uses),
+            gelu_after: gelu_after(graph, nodes, &uses),
             kernels: self.kernels,
             pool: self.pool.clone(),
             profile: self.profile.clone(),
@@ -321,16 +322,22 @@ impl Backend for CpuBackend {
     }
 }
 
-/// Residual `Add`s directly followed by the `LayerNorm` of their sum, its only
-/// reader (BERT's post-norm blocks): each row is added and normalised in one
-/// pass, when both ran in place and no observer needs the bare sum.
-fn add_norms(graph: &Graph, nodes: &[NodeId]) -> HashMap<NodeId, NodeId> {
+/// How many nodes of the whole graph read each value (the fusions below need
+/// a value's only reader).
+fn value_uses(graph: &Graph) -> Vec<usize> {
     let mut uses = vec![0usize; graph.values.len()];
     for n in &graph.nodes {
         for v in &n.inputs {
             uses[v.0] += 1;
         }
     }
+    uses
+}
+
+/// Residual `Add`s directly followed by the `LayerNorm` of their sum, its only
+/// reader (BERT's post-norm blocks): each row is added and normalised in one
+/// pass, when both ran in place and no observer needs the bare sum.
+fn add_norms(graph: &Graph, nodes: &[NodeId], uses: &[usize]) -> HashMap<NodeId, NodeId> {
     let mut out = HashMap::new();
     for pair in nodes.windows(2) {
         let (a, l) = (graph.node(pair[0]), graph.node(pair[1]));
@@ -358,13 +365,7 @@ fn add_norms(graph: &Graph, nodes: &[NodeId]) -> HashMap<NodeId, NodeId> {
 /// `Add` nodes whose output feeds only a `Gelu` of this partition (BERT's
 /// feed-forward: matmul, bias, GELU): a matmul that absorbs the bias can run
 /// the GELU on its own output too.
-fn gelu_after(graph: &Graph, nodes: &[NodeId]) -> HashMap<NodeId, NodeId> {
-    let mut uses = vec![0usize; graph.values.len()];
-    for n in &graph.nodes {
-        for v in &n.inputs {
-            uses[v.0] += 1;
-        }
-    }
+fn gelu_after(graph: &Graph, nodes: &[NodeId], uses: &[usize]) -> HashMap<NodeId, NodeId> {
     let mut add_of: HashMap<wisp_engine::ValueId, NodeId> = HashMap::new();
     let mut out = HashMap::new();
     for &n in nodes {
@@ -408,13 +409,11 @@ fn attention_for(graph: &Graph) -> AttentionPrecision {
 /// vector, one value per output feature): BERT's linear layers. The matmul adds the bias as it writes
 /// its output (the GEMM on packed weights per tile) and the `Add` is skipped,
 /// when the planner ran it in place and no observer needs the bare product.
-fn bias_adds(graph: &Graph, nodes: &[NodeId]) -> HashMap<NodeId, (NodeId, wisp_engine::ValueId)> {
-    let mut uses = vec![0usize; graph.values.len()];
-    for n in &graph.nodes {
-        for v in &n.inputs {
-            uses[v.0] += 1;
-        }
-    }
+fn bias_adds(
+    graph: &Graph,
+    nodes: &[NodeId],
+    uses: &[usize],
+) -> HashMap<NodeId, (NodeId, wisp_engine::ValueId)> {
     // Producer of each value among this partition's matmuls.
     let mut matmul_of: HashMap<wisp_engine::ValueId, NodeId> = HashMap::new();
     let mut out = HashMap::new();
@@ -514,6 +513,30 @@ fn keep_awake(stop: &AtomicBool, started: &AtomicUsize) {
     }
 }
 
+/// `out += b`, where `b` has `out`'s shape (rows of `d`) or is one row
+/// repeated (a bias); rows spread over the threads.
+fn add_rows(out: &mut [f32], b: &[f32], d: usize) -> Result<(), EngineError> {
+    use rayon::prelude::*;
+    if b.is_empty() || d == 0 || !out.len().is_multiple_of(b.len()) || !out.len().is_multiple_of(d)
+    {
+        return Err(EngineError::Internal("add: shapes".into()));
+    }
+    let same = b.len() == out.len();
+    let row = if same { d } else { b.len() };
+    let per = split::rows_per_task(out.len() / row, row) * row;
+    out.par_chunks_mut(per).enumerate().for_each(|(c, o)| {
+        if same {
+            let src = &b[c * per..c * per + o.len()];
+            o.iter_mut().zip(src).for_each(|(o, b)| *o += b);
+        } else {
+            for r in o.chunks_exact_mut(row) {
+                r.iter_mut().zip(b).for_each(|(o, b)| *o += b);
+            }
+        }
+    });
+    Ok(())
+}
+
 impl CpuExec {
     /// Adds an op's time to the profile (when profiling).
     fn record(&self, op: &'static str, started: Option<Instant>) {
@@ -527,325 +550,280 @@ impl CpuExec {
 
     /// Runs the partition's nodes in order (on a worker of the pool).
     fn run_nodes(&self, io: &mut Bindings) -> Result<(), EngineError> {
-        {
-            // The int8 blocks of the last quantized matmul input, by value: the
-            // next matmul of the same value (a layer's k and v after q) reuses them.
-            // Values are written once per run, so the blocks stay valid.
-            let mut last_blocks: Option<(wisp_engine::ValueId, Vec<kernels::BlockQ8>)> = None;
-            // The bias `Add`s that earlier matmuls already applied.
-            let mut skip: Vec<NodeId> = Vec::new();
-            for &n in &self.nodes {
-                if let Some(i) = skip.iter().position(|&s| s == n) {
-                    skip.swap_remove(i);
-                    io.observe(n)?;
-                    continue;
-                }
-                // A bias to add inside this matmul: (its `Add` node, the f32 bias).
-                let fused_bias = self.bias_adds.get(&n).and_then(|&(add, b)| {
-                    if io.is_observed() || !io.is_inplace(add) {
-                        return None;
-                    }
-                    let bias = bytemuck::try_cast_slice::<u8, f32>(io.weight_bytes(b)?).ok()?;
-                    Some((add, bias))
-                });
-                let started = self.profile.as_ref().map(|_| Instant::now());
-                // A matmul's weight, when its packed form may be used: (store, weight id).
-                let pack_key = match io.graph().node(n) {
-                    node if matches!(node.op, Op::MatMul) => {
-                        let wv = io.graph().value(node.inputs[1]);
-                        match (&wv.kind, io.weights_identity()) {
-                            (&wisp_engine::ValueKind::Weight(id), Some(owner))
-                                if self
-                                    .pack
-                                    .packs(wv.ty.dtype, wv.ty.bytes().unwrap_or(usize::MAX)) =>
-                            {
-                                Some((owner.clone(), id))
-                            }
-                            _ => None,
-                        }
-                    }
-                    _ => None,
-                };
-                // A layer norm to run with this residual add: (its node, eps, weight, bias).
-                let fused_norm = self.add_norms.get(&n).and_then(|&norm| {
-                    if io.is_observed() || !io.is_inplace(norm) {
-                        return None;
-                    }
-                    let ln = io.graph().node(norm);
-                    let Op::LayerNorm { eps } = ln.op else {
-                        return None;
-                    };
-                    let w =
-                        bytemuck::try_cast_slice::<u8, f32>(io.weight_bytes(ln.inputs[1])?).ok()?;
-                    let b =
-                        bytemuck::try_cast_slice::<u8, f32>(io.weight_bytes(ln.inputs[2])?).ok()?;
-                    Some((norm, eps, w, b))
-                });
-                // A GELU that reads this matmul's biased product in place: it runs in
-                // the matmul's own tasks.
-                let fused_gelu = fused_bias
-                    .and_then(|(add, _)| self.gelu_after.get(&add).copied())
-                    .filter(|&g| io.is_inplace(g));
-                let x_id = io.graph().node(n).inputs.first().copied();
-                let mut nio = io.node_io(n)?;
-                let mut op_name = nio.op.name();
-                match nio.op {
-                    Op::MatMul => {
-                        let x = nio.inputs[0]
-                            .ok_or_else(|| EngineError::Internal("matmul input".into()))?;
-                        let w = nio.inputs[1]
-                            .ok_or_else(|| EngineError::Internal("matmul weight".into()))?;
-                        if self.profile.is_some() && profile_shapes() {
-                            op_name = matmul_key(w.ty);
-                        }
-                        let tokens = x.f32().len() / x.ty.row_len().max(1);
-                        let packed = match pack_key {
-                            Some((owner, id)) if tokens >= matmul::PACK_MIN_TOKENS => self
-                                .packs
-                                .get_or_pack(&owner, id, || PackedMatrix::new(self.kernels, w)),
-                            _ => None,
-                        };
-                        let bias = fused_bias.map(|(_, b)| b);
-                        let gelu = fused_gelu;
-                        if let Some(pm) = packed.as_deref() {
-                            let out = nio.output.f32();
-                            let then = gelu.map(|_| self.kernels.gelu_erf);
-                            if matmul::matmul_packed_fused(self.kernels, x, w, pm, bias, then, out)
-                            {
-                                if let Some((add, _)) = fused_bias {
-                                    skip.push(add);
-                                }
-                                if let Some(g) = gelu {
-                                    skip.push(g);
-                                }
-                                drop(nio);
-                                io.observe(n)?;
-                                self.record(op_name, started);
-                                continue;
-                            }
-                        }
-                        let (xf, k) = (x.f32(), x.ty.row_len());
-                        let quantize_started = started.filter(|_| profile_shapes());
-                        let act = match last_blocks.take() {
-                            Some((v, q))
-                                if Some(v) == x_id
-                                    && w.ty.dtype.is_quantized()
-                                    && q.len() == xf.len() / k.max(1) * (k / 32) =>
-                            {
-                                matmul::Activations::with_blocks(xf, k, q)
-                            }
-                            other => {
-                                if let Some((_, q)) = other {
-                                    scratch::give_q8(q);
-                                }
-                                matmul::Activations::new(self.kernels, xf, k, w.ty.dtype)
-                            }
-                        };
-                        if let (Some(p), Some(t)) = (&self.profile, quantize_started) {
-                            // Shapes mode: the activations' quantization on its own line.
-                            let mut map = p.lock().unwrap_or_else(|e| e.into_inner());
-                            let e = map.entry("matmul: quantize input").or_insert((0, 0.0));
-                            e.0 += 1;
-                            e.1 += t.elapsed().as_secs_f64();
-                        }
-                        matmul::matmul_act(
-                            self.kernels,
-                            &act,
-                            w,
-                            packed.as_deref(),
-                            fused_bias.map(|(_, b)| b),
-                            nio.output.f32(),
-                        );
-                        if let Some((add, _)) = fused_bias {
-                            skip.push(add);
-                        }
-                        if let (Some(v), true) = (x_id, act.is_quantized()) {
-                            last_blocks = act.into_blocks().map(|q| (v, q));
-                        }
-                    }
-                    Op::Rope {
-                        head_dim,
-                        n_dims,
-                        base,
-                        mode,
-                    } => {
-                        let pos = nio.inputs[1]
-                            .ok_or_else(|| EngineError::Internal("rope positions".into()))?;
-                        if let Some(x) = nio.inputs[0] {
-                            nio.output.data.copy_from_slice(x.data);
-                        }
-                        rope::rope_inplace(
-                            nio.output.f32(),
-                            pos.i32(),
-                            *head_dim,
-                            *n_dims,
-                            *base,
-                            *mode,
-                        );
-                    }
-                    Op::Gelu => {
-                        if let Some(x) = nio.inputs[0] {
-                            nio.output.data.copy_from_slice(x.data);
-                        }
-                        use rayon::prelude::*;
-                        let f = self.kernels.gelu_erf;
-                        nio.output.f32().par_chunks_mut(16 * 1024).for_each(f);
-                    }
-                    Op::Add if fused_norm.is_some() => {
-                        let (norm, eps, w, nb) = fused_norm.ok_or_else(|| {
-                            EngineError::Internal("add_layer_norm: no norm".into())
-                        })?;
-                        let b = nio.inputs[1]
-                            .ok_or_else(|| EngineError::Internal("add input".into()))?
-                            .f32();
-                        if let Some(a) = nio.inputs[0] {
-                            nio.output.data.copy_from_slice(a.data);
-                        }
-                        let d = nio.output.ty.row_len();
-                        norm::add_layer_norm(self.kernels, nio.output.f32(), b, d, eps, w, nb);
-                        skip.push(norm);
-                    }
-                    Op::Add => {
-                        let b = nio.inputs[1]
-                            .ok_or_else(|| EngineError::Internal("add input".into()))?
-                            .f32();
-                        if let Some(a) = nio.inputs[0] {
-                            nio.output.data.copy_from_slice(a.data);
-                        }
-                        let out = nio.output.f32();
-                        if b.is_empty() || out.len() % b.len() != 0 {
-                            return Err(EngineError::Internal("add: shapes".into()));
-                        }
-                        // `b` is a whole row pattern: residual adds (same shape) and bias rows.
-                        use rayon::prelude::*;
-                        let rows = out.len() / b.len();
-                        let per = if b.len() == out.len() {
-                            // Same shape: split the flat vector itself.
-                            out.len()
-                                .div_ceil(2 * rayon::current_num_threads())
-                                .max(4096)
-                        } else {
-                            split::rows_per_task(rows, b.len()) * b.len()
-                        };
-                        if b.len() == out.len() {
-                            out.par_chunks_mut(per)
-                                .zip(b.par_chunks(per))
-                                .for_each(|(o, b)| o.iter_mut().zip(b).for_each(|(o, b)| *o += b));
-                        } else {
-                            out.par_chunks_mut(per).for_each(|o| {
-                                for row in o.chunks_exact_mut(b.len()) {
-                                    row.iter_mut().zip(b).for_each(|(o, b)| *o += b);
-                                }
-                            });
-                        }
-                    }
-                    Op::LayerNorm { eps } => {
-                        let (w, b) = match (nio.inputs[1], nio.inputs[2]) {
-                            (Some(w), Some(b)) => (w, b),
-                            _ => return Err(EngineError::Internal("layer_norm inputs".into())),
-                        };
-                        if let Some(x) = nio.inputs[0] {
-                            nio.output.data.copy_from_slice(x.data);
-                        }
-                        let d = nio.output.ty.row_len();
-                        norm::layer_norm(self.kernels, nio.output.f32(), d, *eps, w.f32(), b.f32());
-                    }
-                    Op::GeGlu | Op::SwiGlu => {
-                        let (g, u) = match (nio.inputs[0], nio.inputs[1]) {
-                            (g, Some(u)) => (g, u),
-                            _ => return Err(EngineError::Internal("gated unit inputs".into())),
-                        };
-                        if let Some(g) = g {
-                            nio.output.data.copy_from_slice(g.data);
-                        }
-                        use rayon::prelude::*;
-                        // SwiGLU with the same kernel as the fused matmul_swiglu, so the
-                        // fused and unfused graphs stay bit-identical.
-                        let f = if matches!(nio.op, Op::SwiGlu) {
-                            self.kernels.swiglu
-                        } else {
-                            self.kernels.geglu
-                        };
-                        nio.output
-                            .f32()
-                            .par_chunks_mut(16 * 1024)
-                            .zip(u.f32().par_chunks(16 * 1024))
-                            .for_each(|(g, u)| f(g, u));
-                    }
-                    Op::EncoderAttention {
-                        n_head,
-                        head_dim,
-                        scale,
-                    } => {
-                        let get = |i: usize| {
-                            nio.inputs[i].ok_or_else(|| {
-                                EngineError::Internal("encoder_attention input".into())
-                            })
-                        };
-                        let (q, k, v, m) = (get(0)?, get(1)?, get(2)?, get(3)?);
-                        let seq = m.ty.shape[1];
-                        encoder_attention::encoder_attention(
-                            self.kernels,
-                            self.attention,
-                            *n_head,
-                            *head_dim,
-                            *scale,
-                            seq,
-                            q.f32(),
-                            k.f32(),
-                            v.f32(),
-                            m.f32(),
-                            nio.output.f32(),
-                        );
-                    }
-                    Op::MatMulSwiGlu => {
-                        let get = |i: usize| {
-                            nio.inputs[i]
-                                .ok_or_else(|| EngineError::Internal("matmul_swiglu input".into()))
-                        };
-                        let (x, g, u) = (get(0)?, get(1)?, get(2)?);
-                        matmul::matmul_swiglu(self.kernels, x, g, u, nio.output.f32());
-                    }
-                    Op::Attention {
-                        n_head,
-                        n_kv_head,
-                        head_dim,
-                        scale,
-                        window,
-                    } => {
-                        let shape = wisp_ops::reference::AttentionShape {
-                            n_head: *n_head,
-                            n_kv_head: *n_kv_head,
-                            head_dim: *head_dim,
-                            scale: *scale,
-                            window: *window,
-                        };
-                        let get = |i: usize| {
-                            nio.inputs[i]
-                                .ok_or_else(|| EngineError::Internal("attention input".into()))
-                        };
-                        let (q, k, v, pos) = (get(0)?, get(1)?, get(2)?, get(3)?);
-                        attention::attention(
-                            self.kernels,
-                            &shape,
-                            q.f32(),
-                            k,
-                            v,
-                            pos.i32(),
-                            nio.output.f32(),
-                        )?;
-                    }
-                    op => wisp_ops::reference::execute(op, &nio.inputs, &mut nio.output)?,
-                }
-                drop(nio);
+        // The int8 blocks of the last quantized matmul input, by value: the
+        // next matmul of the same value (a layer's k and v after q) reuses them.
+        // Values are written once per run, so the blocks stay valid.
+        let mut last_blocks: Option<(wisp_engine::ValueId, Vec<kernels::BlockQ8>)> = None;
+        // The bias `Add`s that earlier matmuls already applied.
+        let mut skip: Vec<NodeId> = Vec::new();
+        for &n in &self.nodes {
+            if let Some(i) = skip.iter().position(|&s| s == n) {
+                skip.swap_remove(i);
                 io.observe(n)?;
-                self.record(op_name, started);
+                continue;
             }
-            if let Some((_, q)) = last_blocks {
-                scratch::give_q8(q);
+            // A bias to add inside this matmul: (its `Add` node, the f32 bias).
+            let fused_bias = self.bias_adds.get(&n).and_then(|&(add, b)| {
+                if io.is_observed() || !io.is_inplace(add) {
+                    return None;
+                }
+                let bias = bytemuck::try_cast_slice::<u8, f32>(io.weight_bytes(b)?).ok()?;
+                Some((add, bias))
+            });
+            let started = self.profile.as_ref().map(|_| Instant::now());
+            // A matmul's weight, when its packed form may be used: (store, weight id).
+            let pack_key = match io.graph().node(n) {
+                node if matches!(node.op, Op::MatMul) => {
+                    let wv = io.graph().value(node.inputs[1]);
+                    match (&wv.kind, io.weights_identity()) {
+                        (&wisp_engine::ValueKind::Weight(id), Some(owner))
+                            if self
+                                .pack
+                                .packs(wv.ty.dtype, wv.ty.bytes().unwrap_or(usize::MAX)) =>
+                        {
+                            Some((owner.clone(), id))
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            // A layer norm to run with this residual add: (its node, eps, weight, bias).
+            let fused_norm = self.add_norms.get(&n).and_then(|&norm| {
+                if io.is_observed() || !io.is_inplace(norm) {
+                    return None;
+                }
+                let ln = io.graph().node(norm);
+                let Op::LayerNorm { eps } = ln.op else {
+                    return None;
+                };
+                let w = bytemuck::try_cast_slice::<u8, f32>(io.weight_bytes(ln.inputs[1])?).ok()?;
+                let b = bytemuck::try_cast_slice::<u8, f32>(io.weight_bytes(ln.inputs[2])?).ok()?;
+                Some((norm, eps, w, b))
+            });
+            // A GELU that reads this matmul's biased product in place: it runs in
+            // the matmul's own tasks.
+            let fused_gelu = fused_bias
+                .and_then(|(add, _)| self.gelu_after.get(&add).copied())
+                .filter(|&g| io.is_inplace(g));
+            let x_id = io.graph().node(n).inputs.first().copied();
+            let mut nio = io.node_io(n)?;
+            let mut op_name = nio.op.name();
+            match nio.op {
+                Op::MatMul => {
+                    let x = nio.inputs[0]
+                        .ok_or_else(|| EngineError::Internal("matmul input".into()))?;
+                    let w = nio.inputs[1]
+                        .ok_or_else(|| EngineError::Internal("matmul weight".into()))?;
+                    if self.profile.is_some() && profile_shapes() {
+                        op_name = matmul_key(w.ty);
+                    }
+                    let tokens = x.f32().len() / x.ty.row_len().max(1);
+                    let packed = match pack_key {
+                        Some((owner, id)) if tokens >= matmul::PACK_MIN_TOKENS => self
+                            .packs
+                            .get_or_pack(&owner, id, || PackedMatrix::new(self.kernels, w)),
+                        _ => None,
+                    };
+                    let bias = fused_bias.map(|(_, b)| b);
+                    if let Some(pm) = packed.as_deref() {
+                        let out = nio.output.f32();
+                        let then = fused_gelu.map(|_| self.kernels.gelu_erf);
+                        if matmul::matmul_packed_fused(self.kernels, x, w, pm, bias, then, out) {
+                            if let Some((add, _)) = fused_bias {
+                                skip.push(add);
+                            }
+                            if let Some(g) = fused_gelu {
+                                skip.push(g);
+                            }
+                            drop(nio);
+                            io.observe(n)?;
+                            self.record(op_name, started);
+                            continue;
+                        }
+                    }
+                    let (xf, k) = (x.f32(), x.ty.row_len());
+                    let quantize_started = started.filter(|_| profile_shapes());
+                    let act = match last_blocks.take() {
+                        Some((v, q))
+                            if Some(v) == x_id
+                                && w.ty.dtype.is_quantized()
+                                && q.len() == xf.len() / k.max(1) * (k / 32) =>
+                        {
+                            matmul::Activations::with_blocks(xf, k, q)
+                        }
+                        other => {
+                            if let Some((_, q)) = other {
+                                scratch::give_q8(q);
+                            }
+                            matmul::Activations::new(self.kernels, xf, k, w.ty.dtype)
+                        }
+                    };
+                    // Shapes mode: the activations' quantization on its own line.
+                    self.record("matmul: quantize input", quantize_started);
+                    matmul::matmul_act(
+                        self.kernels,
+                        &act,
+                        w,
+                        packed.as_deref(),
+                        bias,
+                        nio.output.f32(),
+                    );
+                    if let Some((add, _)) = fused_bias {
+                        skip.push(add);
+                    }
+                    if let (Some(v), true) = (x_id, act.is_quantized()) {
+                        last_blocks = act.into_blocks().map(|q| (v, q));
+                    }
+                }
+                Op::Rope {
+                    head_dim,
+                    n_dims,
+                    base,
+                    mode,
+                } => {
+                    let pos = nio.inputs[1]
+                        .ok_or_else(|| EngineError::Internal("rope positions".into()))?;
+                    if let Some(x) = nio.inputs[0] {
+                        nio.output.data.copy_from_slice(x.data);
+                    }
+                    rope::rope_inplace(
+                        nio.output.f32(),
+                        pos.i32(),
+                        *head_dim,
+                        *n_dims,
+                        *base,
+                        *mode,
+                    );
+                }
+                Op::Gelu => {
+                    if let Some(x) = nio.inputs[0] {
+                        nio.output.data.copy_from_slice(x.data);
+                    }
+                    use rayon::prelude::*;
+                    let f = self.kernels.gelu_erf;
+                    nio.output.f32().par_chunks_mut(16 * 1024).for_each(f);
+                }
+                Op::Add => {
+                    let b = nio.inputs[1]
+                        .ok_or_else(|| EngineError::Internal("add input".into()))?
+                        .f32();
+                    if let Some(a) = nio.inputs[0] {
+                        nio.output.data.copy_from_slice(a.data);
+                    }
+                    let d = nio.output.ty.row_len();
+                    match fused_norm {
+                        Some((norm, eps, w, nb)) => {
+                            norm::add_layer_norm(self.kernels, nio.output.f32(), b, d, eps, w, nb);
+                            skip.push(norm);
+                        }
+                        None => add_rows(nio.output.f32(), b, d)?,
+                    }
+                }
+                Op::LayerNorm { eps } => {
+                    let (w, b) = match (nio.inputs[1], nio.inputs[2]) {
+                        (Some(w), Some(b)) => (w, b),
+                        _ => return Err(EngineError::Internal("layer_norm inputs".into())),
+                    };
+                    if let Some(x) = nio.inputs[0] {
+                        nio.output.data.copy_from_slice(x.data);
+                    }
+                    let d = nio.output.ty.row_len();
+                    norm::layer_norm(self.kernels, nio.output.f32(), d, *eps, w.f32(), b.f32());
+                }
+                Op::GeGlu | Op::SwiGlu => {
+                    let (g, u) = match (nio.inputs[0], nio.inputs[1]) {
+                        (g, Some(u)) => (g, u),
+                        _ => return Err(EngineError::Internal("gated unit inputs".into())),
+                    };
+                    if let Some(g) = g {
+                        nio.output.data.copy_from_slice(g.data);
+                    }
+                    use rayon::prelude::*;
+                    // SwiGLU with the same kernel as the fused matmul_swiglu, so the
+                    // fused and unfused graphs stay bit-identical.
+                    let f = if matches!(nio.op, Op::SwiGlu) {
+                        self.kernels.swiglu
+                    } else {
+                        self.kernels.geglu
+                    };
+                    nio.output
+                        .f32()
+                        .par_chunks_mut(16 * 1024)
+                        .zip(u.f32().par_chunks(16 * 1024))
+                        .for_each(|(g, u)| f(g, u));
+                }
+                Op::EncoderAttention {
+                    n_head,
+                    head_dim,
+                    scale,
+                } => {
+                    let get = |i: usize| {
+                        nio.inputs[i]
+                            .ok_or_else(|| EngineError::Internal("encoder_attention input".into()))
+                    };
+                    let (q, k, v, m) = (get(0)?, get(1)?, get(2)?, get(3)?);
+                    let seq = m.ty.shape[1];
+                    encoder_attention::encoder_attention(
+                        self.kernels,
+                        self.attention,
+                        *n_head,
+                        *head_dim,
+                        *scale,
+                        seq,
+                        q.f32(),
+                        k.f32(),
+                        v.f32(),
+                        m.f32(),
+                        nio.output.f32(),
+                    );
+                }
+                Op::MatMulSwiGlu => {
+                    let get = |i: usize| {
+                        nio.inputs[i]
+                            .ok_or_else(|| EngineError::Internal("matmul_swiglu input".into()))
+                    };
+                    let (x, g, u) = (get(0)?, get(1)?, get(2)?);
+                    matmul::matmul_swiglu(self.kernels, x, g, u, nio.output.f32());
+                }
+                Op::Attention {
+                    n_head,
+                    n_kv_head,
+                    head_dim,
+                    scale,
+                    window,
+                } => {
+                    let shape = wisp_ops::reference::AttentionShape {
+                        n_head: *n_head,
+                        n_kv_head: *n_kv_head,
+                        head_dim: *head_dim,
+                        scale: *scale,
+                        window: *window,
+                    };
+                    let get = |i: usize| {
+                        nio.inputs[i].ok_or_else(|| EngineError::Internal("attention input".into()))
+                    };
+                    let (q, k, v, pos) = (get(0)?, get(1)?, get(2)?, get(3)?);
+                    attention::attention(
+                        self.kernels,
+                        &shape,
+                        q.f32(),
+                        k,
+                        v,
+                        pos.i32(),
+                        nio.output.f32(),
+                    )?;
+                }
+                op => wisp_ops::reference::execute(op, &nio.inputs, &mut nio.output)?,
             }
-            Ok(())
+            drop(nio);
+            io.observe(n)?;
+            self.record(op_name, started);
         }
+        if let Some((_, q)) = last_blocks {
+            scratch::give_q8(q);
+        }
+        Ok(())
     }
 }
 

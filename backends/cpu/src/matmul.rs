@@ -313,6 +313,45 @@ pub fn matmul_packed_fused(
     {
         return false;
     }
+    packed_by_tokens(
+        k,
+        gemm,
+        pm,
+        TokenBlocks::Floats(xf, kdim),
+        n,
+        nb,
+        bias,
+        then,
+        out,
+    );
+    true
+}
+
+/// Where the tasks of [`packed_by_tokens`] take their int8 activations from.
+#[derive(Clone, Copy)]
+enum TokenBlocks<'a> {
+    /// Quantized already: `nb` blocks per token.
+    Ready(&'a [BlockQ8]),
+    /// Quantized by each task for its own tokens: rows of this many floats.
+    Floats(&'a [f32], usize),
+}
+
+/// The GEMM on packed weights split over threads by tokens, each task writing
+/// its contiguous slice of the token-major `out`, then applying `then` to it.
+#[allow(clippy::too_many_arguments)]
+fn packed_by_tokens(
+    k: &Kernels,
+    gemm: crate::kernels::GemmPackedFn,
+    pm: &PackedMatrix,
+    src: TokenBlocks,
+    n: usize,
+    nb: usize,
+    bias: Option<&[f32]>,
+    then: Option<fn(&mut [f32])>,
+    out: &mut [f32],
+) {
+    let m = pm.rows;
+    let threads = rayon::current_num_threads().max(1);
     let chunk_bias = |r0: usize, rows: usize| bias.map(|b| &b[r0..r0 + rows]);
     let per = n.div_ceil(threads).next_multiple_of(PACK_MIN_TOKENS).min(n);
     out[..n * m]
@@ -320,24 +359,34 @@ pub fn matmul_packed_fused(
         .enumerate()
         .for_each(|(c, o)| {
             let (t0, nt) = (c * per, o.len() / m);
-            let mut q = scratch::take_q8(k.gemm_tokens.min(nt) * nb);
+            let mut buf = match src {
+                TokenBlocks::Floats(..) => scratch::take_q8(k.gemm_tokens.min(nt) * nb),
+                TokenBlocks::Ready(_) => Vec::new(),
+            };
             for s0 in (0..nt).step_by(k.gemm_tokens) {
                 let s1 = (s0 + k.gemm_tokens).min(nt);
-                let qs = &mut q[..(s1 - s0) * nb];
-                (k.quantize_q8)(&xf[(t0 + s0) * kdim..(t0 + s1) * kdim], qs);
+                let qs: &[BlockQ8] = match src {
+                    TokenBlocks::Ready(q) => &q[(t0 + s0) * nb..(t0 + s1) * nb],
+                    TokenBlocks::Floats(x, kdim) => {
+                        let qs = &mut buf[..(s1 - s0) * nb];
+                        (k.quantize_q8)(&x[(t0 + s0) * kdim..(t0 + s1) * kdim], qs);
+                        qs
+                    }
+                };
                 for (r0, pw) in &pm.chunks {
                     let b = chunk_bias(*r0, pw.rows());
                     gemm(pw, qs, &mut o[s0 * m + r0..], OutLayout::tokens(m), b);
                 }
             }
-            scratch::give_q8(q);
+            if buf.capacity() > 0 {
+                scratch::give_q8(buf);
+            }
             // An elementwise op after the product (GELU), on this task's rows while
             // they are still in cache.
             if let Some(f) = then {
                 f(o);
             }
         });
-    true
 }
 
 /// The GEMM on packed weights, split over threads by tokens when every thread
@@ -357,22 +406,8 @@ fn gemm_packed_matrix(
     let chunk_bias = |r0: usize, rows: usize| bias.map(|b| &b[r0..r0 + rows]);
     let threads = rayon::current_num_threads().max(1);
     if threads == 1 || n >= PACK_MIN_TOKENS * threads {
-        let per = n.div_ceil(threads).next_multiple_of(PACK_MIN_TOKENS).min(n);
-        out[..n * m]
-            .par_chunks_mut(per * m)
-            .enumerate()
-            .for_each(|(c, o)| {
-                let (t0, nt) = (c * per, o.len() / m);
-                for s0 in (0..nt).step_by(k.gemm_tokens) {
-                    let s1 = (s0 + k.gemm_tokens).min(nt);
-                    let qs = &q[(t0 + s0) * nb..(t0 + s1) * nb];
-                    for (r0, pw) in &pm.chunks {
-                        let b = chunk_bias(*r0, pw.rows());
-                        gemm(pw, qs, &mut o[s0 * m + r0..], OutLayout::tokens(m), b);
-                    }
-                }
-            });
-        return;
+        let src = TokenBlocks::Ready(q);
+        return packed_by_tokens(k, gemm, pm, src, n, nb, bias, None, out);
     }
     // Few tokens: each task owns row chunks, written row-major, then transposed.
     let mut yt = scratch::take_f32(m * n);

@@ -29,7 +29,8 @@ pub fn rope_inplace(
                 rotate_row(x, &t[i].1, head_dim, n_dims, mode);
                 return;
             }
-            let cs = angles(key.2, &inv_freqs(base, n_dims));
+            let mut cs = Vec::new();
+            angles(key.2, &inv_freqs(base, n_dims), &mut cs);
             rotate_row(x, &cs, head_dim, n_dims, mode);
             if t.len() >= 4 {
                 t.remove(0);
@@ -43,8 +44,10 @@ pub fn rope_inplace(
     x.par_chunks_mut(d * rows_per_task)
         .zip(pos.par_chunks(rows_per_task))
         .for_each(|(rows, ps)| {
+            let mut cs = Vec::with_capacity(inv_freq.len());
             for (row, &p) in rows.chunks_exact_mut(d).zip(ps) {
-                rotate_row(row, &angles(p, &inv_freq), head_dim, n_dims, mode);
+                angles(p, &inv_freq, &mut cs);
+                rotate_row(row, &cs, head_dim, n_dims, mode);
             }
         });
 }
@@ -64,15 +67,13 @@ fn inv_freqs(base: f32, n_dims: usize) -> Vec<f64> {
         .collect()
 }
 
-/// (cos, sin) of each pair's angle at position `p`.
-fn angles(p: i32, inv_freq: &[f64]) -> Vec<(f64, f64)> {
-    inv_freq
-        .iter()
-        .map(|f| {
-            let a = p as f64 * f;
-            (a.cos(), a.sin())
-        })
-        .collect()
+/// (cos, sin) of each pair's angle at position `p`, into `cs` (reused by the caller).
+fn angles(p: i32, inv_freq: &[f64], cs: &mut Vec<(f64, f64)>) {
+    cs.clear();
+    cs.extend(inv_freq.iter().map(|f| {
+        let a = p as f64 * f;
+        (a.cos(), a.sin())
+    }));
 }
 
 /// Rotates every head of one row by the angles `cs`.

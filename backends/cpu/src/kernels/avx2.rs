@@ -149,7 +149,7 @@ fn gemm_f32(
     c: &mut [f32],
     ldc: usize,
 ) {
-    super::check_gemm_f32((m, n, k), (a, lda), (b, ldb), (c, ldc));
+    super::check_gemm("gemm_f32", (m, n, k), (a, lda), (b, ldb), (c, ldc));
     // SAFETY: AVX2+FMA detected (only reachable via Isa::kernels); shapes checked above.
     unsafe { super::x86_math::gemm_f32(m, n, k, a, lda, b, ldb, c, ldc) }
 }

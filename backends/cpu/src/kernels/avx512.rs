@@ -160,7 +160,7 @@ fn gemm_f32(
     c: &mut [f32],
     ldc: usize,
 ) {
-    super::check_gemm_f32((m, n, k), (a, lda), (b, ldb), (c, ldc));
+    super::check_gemm("gemm_f32", (m, n, k), (a, lda), (b, ldb), (c, ldc));
     let mut i = 0;
     while i < m {
         let rows = (m - i).min(4);
@@ -620,7 +620,7 @@ unsafe fn dot4_q5_0_avx512(w: &[u8], a: &[BlockQ8]) -> [f32; 4] {
 /// last columns with masked loads and stores.
 ///
 /// # Safety
-/// AVX-512 set available; the shapes were checked by `check_gemm_f32` and rows
+/// AVX-512 set available; the shapes were checked by `check_gemm` and rows
 /// `i0..i0 + R` are inside `m`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 #[allow(clippy::too_many_arguments)]
@@ -964,12 +964,12 @@ fn gemm_packed(
         .kind
         .row_bytes(pw.nb)
         .expect("packed rows are whole blocks");
-    // The shape checks of `gemm_q`, on an empty stand-in of the weights' size.
+    // The shape checks of `gemm_q` (whole tokens, output large enough) for the packed rows.
     super::gemm_shape_dims(pw.rows, rb, a, pw.nb, out, lay);
     if let Some(b) = bias {
         assert_eq!(b.len(), pw.rows, "gemm_packed: one bias per row");
     }
-    super::avx512_gemm::gemm_packed(pw, &a[..a.len() / pw.nb * pw.nb], out, lay, bias);
+    super::avx512_gemm::gemm_packed(pw, a, out, lay, bias);
 }
 
 // ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
-use super::bf16::{check_gemm, Bf16Kernels};
+use super::bf16::Bf16Kernels;
 use core::arch::x86_64::*;
 
 /// Reachable only through `Bf16Kernels::for_isa`, which checks AVX-512 and
@@ -117,7 +117,7 @@ fn gemm_bf16(
     c: &mut [f32],
     ldc: usize,
 ) {
-    check_gemm((m, n, k), (a, lda), (b, ldb), (c, ldc));
+    super::check_gemm("gemm_bf16", (m, n, k), (a, lda), (b, ldb), (c, ldc));
     let mut i = 0;
     while i < m {
         let rows = (m - i).min(4);

@@ -83,6 +83,11 @@ fn m_stride(kind: QuantKind) -> usize {
     }
 }
 
+/// Lengths of one panel of `nb` blocks of `kind`: (code bytes, scales, offsets).
+fn panel_lens(kind: QuantKind, nb: usize) -> (usize, usize, usize) {
+    (nb * 8 * PR * 4, nb * d_stride(kind), nb * m_stride(kind))
+}
+
 /// One decoded panel, borrowed from a scratch buffer or a [`PackedWeights`].
 #[derive(Clone, Copy)]
 struct PanelRef<'a> {
@@ -122,9 +127,10 @@ pub(super) fn gemm(
     PANEL.with(|p| {
         let mut p = p.borrow_mut();
         let p = &mut *p;
-        p.q.resize(nb * 8 * PR * 4, 0);
-        p.d.resize(nb * d_stride(kind), 0.0);
-        p.m.resize(nb * m_stride(kind), 0.0);
+        let (qp, dp, mp) = panel_lens(kind, nb);
+        p.q.resize(qp, 0);
+        p.d.resize(dp, 0.0);
+        p.m.resize(mp, 0.0);
         for r0 in (0..rows).step_by(PR) {
             let nr = PR.min(rows - r0);
             // The next panel's rows start streaming in while this one is
@@ -163,7 +169,7 @@ pub(super) fn pack(kind: QuantKind, w: &[u8], nb: usize) -> PackedWeights {
     assert_eq!(w.len() % rb, 0, "pack: weights are not whole rows");
     let rows = w.len() / rb;
     let panels = rows.div_ceil(PR);
-    let (qp, dp, mp) = (nb * 8 * PR * 4, nb * d_stride(kind), nb * m_stride(kind));
+    let (qp, dp, mp) = panel_lens(kind, nb);
     let mut q = vec![0u8; panels * qp];
     let mut d = vec![0f32; panels * dp];
     let mut m = vec![0f32; panels * mp];
@@ -205,7 +211,7 @@ pub(super) fn gemm_packed(
     bias: Option<&[f32]>,
 ) {
     let (kind, nb, rows) = (pw.kind, pw.nb, pw.rows);
-    let (qp, dp, mp) = (nb * 8 * PR * 4, nb * d_stride(kind), nb * m_stride(kind));
+    let (qp, dp, mp) = panel_lens(kind, nb);
     let panel = |p: usize| PanelRef {
         q: &pw.q[p * qp..(p + 1) * qp],
         d: &pw.d[p * dp..(p + 1) * dp],

@@ -105,31 +105,6 @@ fn to_bf16_scalar(x: &[f32], out: &mut [u16]) {
     }
 }
 
-/// Checks a bf16 GEMM's slices against its shapes (once per call).
-pub(crate) fn check_gemm(
-    (m, n, k): (usize, usize, usize),
-    (a, lda): (&[u32], usize),
-    (b, ldb): (&[u32], usize),
-    (c, ldc): (&[f32], usize),
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(
-        k <= lda && n <= ldb && n <= ldc,
-        "gemm_bf16: stride smaller than a row"
-    );
-    assert!(
-        k == 0 || a.len() >= (m - 1) * lda + k,
-        "gemm_bf16: a too small"
-    );
-    assert!(
-        k == 0 || b.len() >= (k - 1) * ldb + n,
-        "gemm_bf16: b too small"
-    );
-    assert!(c.len() >= (m - 1) * ldc + n, "gemm_bf16: c too small");
-}
-
 #[allow(clippy::too_many_arguments)]
 fn gemm_scalar(
     m: usize,
@@ -142,7 +117,7 @@ fn gemm_scalar(
     c: &mut [f32],
     ldc: usize,
 ) {
-    check_gemm((m, n, k), (a, lda), (b, ldb), (c, ldc));
+    super::check_gemm("gemm_bf16", (m, n, k), (a, lda), (b, ldb), (c, ldc));
     let lo = |p: u32| bf16_value(p as u16);
     let hi = |p: u32| bf16_value((p >> 16) as u16);
     for i in 0..m {

@@ -507,11 +507,13 @@ pub(crate) fn check_transpose(
 /// Signature of [`Kernels::gemm_f32`]: `(m, n, k, a, lda, b, ldb, c, ldc)`.
 pub type GemmF32Fn = fn(usize, usize, usize, &[f32], usize, &[f32], usize, &mut [f32], usize);
 
-/// Checks a `gemm_f32` call's slices against its shapes (once per call).
-pub(crate) fn check_gemm_f32(
+/// Checks a small GEMM call's slices against its shapes (once per call); `what`
+/// names the kernel in the panic message (`gemm_f32`, `gemm_bf16`).
+pub(crate) fn check_gemm<T>(
+    what: &str,
     (m, n, k): (usize, usize, usize),
-    (a, lda): (&[f32], usize),
-    (b, ldb): (&[f32], usize),
+    (a, lda): (&[T], usize),
+    (b, ldb): (&[T], usize),
     (c, ldc): (&[f32], usize),
 ) {
     if m == 0 || n == 0 {
@@ -519,17 +521,17 @@ pub(crate) fn check_gemm_f32(
     }
     assert!(
         k <= lda && n <= ldb && n <= ldc,
-        "gemm_f32: stride smaller than a row"
+        "{what}: stride smaller than a row"
     );
     assert!(
         k == 0 || a.len() >= (m - 1) * lda + k,
-        "gemm_f32: a too small"
+        "{what}: a too small"
     );
     assert!(
         k == 0 || b.len() >= (k - 1) * ldb + n,
-        "gemm_f32: b too small"
+        "{what}: b too small"
     );
-    assert!(c.len() >= (m - 1) * ldc + n, "gemm_f32: c too small");
+    assert!(c.len() >= (m - 1) * ldc + n, "{what}: c too small");
 }
 
 /// Where a GEMM writes the result for (weight row `r`, token `t`): row-major

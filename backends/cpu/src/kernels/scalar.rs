@@ -238,7 +238,7 @@ pub fn gemm_f32(
     c: &mut [f32],
     ldc: usize,
 ) {
-    super::check_gemm_f32((m, n, k), (a, lda), (b, ldb), (c, ldc));
+    super::check_gemm("gemm_f32", (m, n, k), (a, lda), (b, ldb), (c, ldc));
     for i in 0..m {
         for j in 0..n {
             let mut s = 0f32;

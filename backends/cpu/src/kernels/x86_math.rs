@@ -265,7 +265,7 @@ pub(super) unsafe fn gelu_erf(x: &mut [f32]) {
 ///
 /// # Safety
 /// AVX2 and FMA available; the slices hold every element the shapes name
-/// (checked by `check_gemm_f32`).
+/// (checked by `check_gemm`).
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm_f32(
