@@ -47,7 +47,11 @@ impl PackedMatrix {
         if rows == 0 || nb == 0 || w.data.len() < rows * rb {
             return None;
         }
-        let per = (rows.div_ceil(rayon::current_num_threads().max(1) * 4)).next_multiple_of(16);
+        // Chunks of whole panel pairs (32 rows): the GEMM multiplies two panels
+        // per broadcast activation, and a chunk of an odd number of panels left
+        // one in three panels of a 384-row matrix on 2 threads to the slower
+        // single-panel kernel.
+        let per = (rows.div_ceil(rayon::current_num_threads().max(1) * 4)).next_multiple_of(32);
         let starts: Vec<usize> = (0..rows).step_by(per).collect();
         let chunks = starts
             .into_par_iter()

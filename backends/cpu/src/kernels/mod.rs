@@ -68,6 +68,8 @@ mod avx512_bf16;
 mod avx512_gemm;
 #[cfg(target_arch = "x86_64")]
 mod avx512_math;
+#[cfg(target_arch = "x86_64")]
+mod gelu_table;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 #[cfg(target_arch = "aarch64")]
@@ -1458,9 +1460,12 @@ mod tests {
         }
     }
 
-    /// The SIMD GELUs stay within 2e-6 relative (plus 1e-12 absolute: the f64
-    /// reference rounds erf to ±1 past |x| ≈ 8.3) of it, over a dense sweep of
-    /// [−20, 20], the tails and odd lengths.
+    /// The SIMD GELUs stay within 2e-6 relative of it (plus 1e-12 absolute: the
+    /// f64 reference rounds erf to ±1 past |x| ≈ 8.3), over a dense sweep of
+    /// [−20, 20], the tails and odd lengths; AVX-512's table-driven erf-GELU
+    /// within 2e-6 relative or 3e-8 absolute (its negative tail past x ≈ −3,
+    /// where |GELU| < 5e-3, is exact to 3e-8 absolute rather than relatively:
+    /// far below what an int8 block or an f32 sum of such values resolves).
     #[test]
     fn gelu_kernels_match_reference() {
         let mut x: Vec<f32> = (-40_000..=40_000).map(|i| i as f32 * 5e-4).collect();
@@ -1484,7 +1489,12 @@ mod tests {
                     ("geglu", got_t[i], want_t[i]),
                     ("gelu_erf", got_e[i], want_e[i]),
                 ] {
-                    let tol = 2e-6 * w.abs() as f64 + 1e-12;
+                    let abs = if name == "gelu_erf" && isa == Isa::Avx512 {
+                        3e-8
+                    } else {
+                        1e-12
+                    };
+                    let tol = 2e-6 * w.abs() as f64 + abs;
                     assert!(
                         g == w || ((g - w) as f64).abs() <= tol,
                         "{isa} {name}({}) = {g}, reference {w}",
