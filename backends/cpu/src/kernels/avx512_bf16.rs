@@ -35,6 +35,10 @@ unsafe fn softmax_numerators_avx512(
     out: &mut [u16],
 ) -> f32 {
     let n = row.len();
+    if n <= 128 {
+        // SAFETY: the caller's contract; n ≤ 128.
+        return unsafe { softmax_numerators_short(row, scale, bias, out) };
+    }
     let p = row.as_mut_ptr();
     // SAFETY: the AVX-512 set is available (caller); lengths checked by the wrapper.
     let max = unsafe { super::avx512_math::scale_bias_max(row, scale, bias) };
@@ -70,6 +74,70 @@ unsafe fn softmax_numerators_avx512(
             _mm256_mask_storeu_epi16(out.as_mut_ptr().add(i).cast(), m, h);
         }
         i += 16;
+    }
+    1.0 / _mm512_reduce_add_ps(acc)
+}
+
+/// [`softmax_numerators_avx512`] for rows of up to 128 positions (an encoder's
+/// usual sequence), the whole row held in eight registers: one pass over
+/// memory instead of three (scale and max, exponentials, numerators), the
+/// same arithmetic in the same order, so the same results.
+///
+/// # Safety
+/// AVX-512 F/BW/VL and BF16 available; equal lengths, at most 128.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")]
+unsafe fn softmax_numerators_short(
+    row: &mut [f32],
+    scale: f32,
+    bias: &[f32],
+    out: &mut [u16],
+) -> f32 {
+    const V: usize = 8;
+    let n = row.len();
+    debug_assert!(n <= V * 16);
+    let (p, b) = (row.as_mut_ptr(), bias.as_ptr());
+    let nv = n.div_ceil(16);
+    let mask = |j: usize| tail_mask(n.saturating_sub(16 * j).min(16));
+    let ninf = _mm512_set1_ps(f32::NEG_INFINITY);
+    let sv = _mm512_set1_ps(scale);
+    // Lanes past the row are −inf: their exponentials are 0.
+    let mut x = [ninf; V];
+    let mut mv = ninf;
+    for j in 0..nv {
+        let m = mask(j);
+        // SAFETY: lanes masked to the common length n.
+        unsafe {
+            let v = _mm512_fmadd_ps(
+                _mm512_maskz_loadu_ps(m, p.add(16 * j)),
+                sv,
+                _mm512_maskz_loadu_ps(m, b.add(16 * j)),
+            );
+            _mm512_mask_storeu_ps(p.add(16 * j), m, v);
+            x[j] = _mm512_mask_mov_ps(ninf, m, v);
+        }
+        mv = _mm512_max_ps(mv, x[j]);
+    }
+    let max = _mm512_reduce_max_ps(mv);
+    if max == f32::NEG_INFINITY {
+        out.fill(0);
+        return 0.0;
+    }
+    let shift = _mm512_set1_ps(max);
+    let mut acc = _mm512_setzero_ps();
+    for q in 0..nv.div_ceil(4) {
+        let xs: [__m512; 4] = core::array::from_fn(|j| _mm512_sub_ps(x[4 * q + j], shift));
+        for (j, e) in super::avx512_math::exp16x4(xs).iter().enumerate() {
+            let v = 4 * q + j;
+            if v >= nv {
+                break;
+            }
+            acc = _mm512_add_ps(acc, *e);
+            // SAFETY: 16-bit lanes masked to the common length n.
+            unsafe {
+                let h: __m256i = core::mem::transmute(_mm512_cvtneps_pbh(*e));
+                _mm256_mask_storeu_epi16(out.as_mut_ptr().add(16 * v).cast(), mask(v), h);
+            }
+        }
     }
     1.0 / _mm512_reduce_add_ps(acc)
 }
