@@ -103,7 +103,7 @@ unsafe fn softmax_numerators_short(
     // Lanes past the row are −inf: their exponentials are 0.
     let mut x = [ninf; V];
     let mut mv = ninf;
-    for j in 0..nv {
+    for (j, xj) in x.iter_mut().enumerate().take(nv) {
         let m = mask(j);
         // SAFETY: lanes masked to the common length n.
         unsafe {
@@ -113,9 +113,9 @@ unsafe fn softmax_numerators_short(
                 _mm512_maskz_loadu_ps(m, b.add(16 * j)),
             );
             _mm512_mask_storeu_ps(p.add(16 * j), m, v);
-            x[j] = _mm512_mask_mov_ps(ninf, m, v);
+            *xj = _mm512_mask_mov_ps(ninf, m, v);
         }
-        mv = _mm512_max_ps(mv, x[j]);
+        mv = _mm512_max_ps(mv, *xj);
     }
     let max = _mm512_reduce_max_ps(mv);
     if max == f32::NEG_INFINITY {
