@@ -515,7 +515,7 @@ fn keep_awake(stop: &AtomicBool, started: &AtomicUsize) {
 
 /// `out += b`, where `b` has `out`'s shape (rows of `d`) or is one row
 /// repeated (a bias); rows spread over the threads.
-fn add_rows(out: &mut [f32], b: &[f32], d: usize) -> Result<(), EngineError> {
+fn add_rows(k: &Kernels, out: &mut [f32], b: &[f32], d: usize) -> Result<(), EngineError> {
     use rayon::prelude::*;
     if b.is_empty() || d == 0 || !out.len().is_multiple_of(b.len()) || !out.len().is_multiple_of(d)
     {
@@ -525,12 +525,12 @@ fn add_rows(out: &mut [f32], b: &[f32], d: usize) -> Result<(), EngineError> {
     let row = if same { d } else { b.len() };
     let per = split::rows_per_task(out.len() / row, row) * row;
     out.par_chunks_mut(per).enumerate().for_each(|(c, o)| {
+        // `o + 1·b` fused is the plain sum, with the ISA's vectors.
         if same {
-            let src = &b[c * per..c * per + o.len()];
-            o.iter_mut().zip(src).for_each(|(o, b)| *o += b);
+            (k.axpy_f32)(o, 1.0, &b[c * per..c * per + o.len()]);
         } else {
             for r in o.chunks_exact_mut(row) {
-                r.iter_mut().zip(b).for_each(|(o, b)| *o += b);
+                (k.axpy_f32)(r, 1.0, b);
             }
         }
     });
@@ -717,7 +717,7 @@ impl CpuExec {
                             norm::add_layer_norm(self.kernels, nio.output.f32(), b, d, eps, w, nb);
                             skip.push(norm);
                         }
-                        None => add_rows(nio.output.f32(), b, d)?,
+                        None => add_rows(self.kernels, nio.output.f32(), b, d)?,
                     }
                 }
                 Op::LayerNorm { eps } => {

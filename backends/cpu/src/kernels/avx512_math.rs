@@ -277,27 +277,67 @@ pub(super) unsafe fn layer_norm_row(row: &mut [f32], eps: f32, w: &[f32], b: &[f
         return;
     }
     let p = row.as_mut_ptr();
-    let mut acc = _mm512_setzero_ps();
+    // Four partial sums per pass, 64 values a step: one chain of adds was the
+    // row's critical path (a 384-wide row: 24 dependent adds, then 24
+    // dependent FMAs).
+    let load = |i: usize, m: __mmask16| {
+        // SAFETY: the callers mask lanes to the row's length.
+        unsafe { _mm512_maskz_loadu_ps(m, p.add(i)) }
+    };
+    let (mut a0, mut a1, mut a2, mut a3) = (
+        _mm512_setzero_ps(),
+        _mm512_setzero_ps(),
+        _mm512_setzero_ps(),
+        _mm512_setzero_ps(),
+    );
     let mut i = 0;
+    while i + 64 <= n {
+        a0 = _mm512_add_ps(a0, load(i, !0));
+        a1 = _mm512_add_ps(a1, load(i + 16, !0));
+        a2 = _mm512_add_ps(a2, load(i + 32, !0));
+        a3 = _mm512_add_ps(a3, load(i + 48, !0));
+        i += 64;
+    }
     while i < n {
-        let m = tail_mask((n - i).min(16));
+        a0 = _mm512_add_ps(a0, load(i, tail_mask((n - i).min(16))));
+        i += 16;
+    }
+    let sum = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+    let mean = _mm512_set1_ps(_mm512_reduce_add_ps(sum) / n as f32);
+    // Centres the 16 lanes at i (masked) in place and returns them.
+    let centre = |i: usize, m: __mmask16| {
+        let c = _mm512_maskz_sub_ps(m, load(i, m), mean);
         // SAFETY: lanes masked to the row's length.
-        acc = _mm512_add_ps(acc, unsafe { _mm512_maskz_loadu_ps(m, p.add(i)) });
-        i += 16;
-    }
-    let mean = _mm512_set1_ps(_mm512_reduce_add_ps(acc) / n as f32);
-    let mut sq = _mm512_setzero_ps();
+        unsafe { _mm512_mask_storeu_ps(p.add(i), m, c) };
+        c
+    };
+    let (mut s0, mut s1, mut s2, mut s3) = (
+        _mm512_setzero_ps(),
+        _mm512_setzero_ps(),
+        _mm512_setzero_ps(),
+        _mm512_setzero_ps(),
+    );
     let mut i = 0;
+    while i + 64 <= n {
+        let (c0, c1, c2, c3) = (
+            centre(i, !0),
+            centre(i + 16, !0),
+            centre(i + 32, !0),
+            centre(i + 48, !0),
+        );
+        s0 = _mm512_fmadd_ps(c0, c0, s0);
+        s1 = _mm512_fmadd_ps(c1, c1, s1);
+        s2 = _mm512_fmadd_ps(c2, c2, s2);
+        s3 = _mm512_fmadd_ps(c3, c3, s3);
+        i += 64;
+    }
     while i < n {
-        let m = tail_mask((n - i).min(16));
-        // SAFETY: as above; masked-off lanes are zero and add nothing.
-        unsafe {
-            let c = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, p.add(i)), mean);
-            _mm512_mask_storeu_ps(p.add(i), m, c);
-            sq = _mm512_fmadd_ps(c, c, sq);
-        }
+        // Masked-off lanes are zero and add nothing.
+        let c = centre(i, tail_mask((n - i).min(16)));
+        s0 = _mm512_fmadd_ps(c, c, s0);
         i += 16;
     }
+    let sq = _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
     let var = _mm512_reduce_add_ps(sq) / n as f32;
     let inv = _mm512_set1_ps(1.0 / (var + eps).sqrt());
     let mut i = 0;

@@ -190,9 +190,15 @@ mod tests {
                     }
                     assert_eq!(rg, rw, "{isa} n={n} scaled row");
                     for (i, (&g, &w)) in og.iter().zip(&ow).enumerate() {
-                        assert!((g as i32 - w as i32).abs() <= 1, "{isa} n={n} [{i}] {g:#x} vs {w:#x}");
+                        assert!(
+                            (g as i32 - w as i32).abs() <= 1,
+                            "{isa} n={n} [{i}] {g:#x} vs {w:#x}"
+                        );
                     }
-                    assert!(((ig - iw) / iw).abs() <= 1e-6, "{isa} n={n} 1/sum {ig} vs {iw}");
+                    assert!(
+                        ((ig - iw) / iw).abs() <= 1e-6,
+                        "{isa} n={n} 1/sum {ig} vs {iw}"
+                    );
                 }
             }
         }
