@@ -48,13 +48,15 @@ pub struct CpuOptions {
 /// matmul. Decode steps (one token) always read the file's blocks directly.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PackPolicy {
-    /// 8-bit weights (Q8_0), whose packed copy costs ~6% beyond the file,
-    /// up to [`PackPolicy::AUTO_MAX_BYTES`] a matrix: a decoder's output matrix
+    /// 8-bit weights (Q8_0), whose packed copy costs ~6% beyond the file, and
+    /// float weights (f32, f16: an f32 copy, transposed by strips), up to
+    /// [`PackPolicy::AUTO_MAX_BYTES`] a matrix: a decoder's output matrix
     /// (tens to hundreds of MB) is a GEMM only when scoring every position
     /// (perplexity), which is not worth a second copy of it.
     #[default]
     Auto,
-    /// Every quantized format (4- to 6-bit formats roughly double their memory).
+    /// Every quantized or float format (4- to 6-bit formats roughly double
+    /// their memory).
     All,
     /// None: decode on every call.
     Off,
@@ -77,8 +79,13 @@ impl PackPolicy {
     /// Whether a weight matrix of `dtype` and `bytes` is packed under this policy.
     pub fn packs(self, dtype: DType, bytes: usize) -> bool {
         match self {
-            PackPolicy::Auto => dtype == DType::Q8_0 && bytes <= Self::AUTO_MAX_BYTES,
-            PackPolicy::All => dtype.is_quantized(),
+            // Float matrices become f32 `wᵀ` (an f16 one twice its size).
+            PackPolicy::Auto => match dtype {
+                DType::Q8_0 | DType::F32 => bytes <= Self::AUTO_MAX_BYTES,
+                DType::F16 => bytes.saturating_mul(2) <= Self::AUTO_MAX_BYTES,
+                _ => false,
+            },
+            PackPolicy::All => dtype.is_quantized() || matches!(dtype, DType::F32 | DType::F16),
             PackPolicy::Off => false,
         }
     }

@@ -23,19 +23,29 @@ use crate::scratch;
 /// (below, GEMV-like dots are as fast and need no packed copy).
 pub const PACK_MIN_TOKENS: usize = 8;
 
-/// A weight matrix decoded once into the ISA's GEMM layout, in row chunks
-/// (packed in parallel, each chunk a whole number of the kernel's panels).
+/// A weight matrix decoded once into a GEMM's layout: quantized weights in
+/// the ISA's panels, in row chunks (packed in parallel, each chunk a whole
+/// number of panel pairs); float weights (f32, f16) as f32 strips of
+/// [`FLOAT_STRIP`] rows transposed (`[strip][k][FLOAT_STRIP]`, each strip
+/// contiguous: the right-hand side of `gemm_f32`, streamed in order).
 #[derive(Debug)]
 pub struct PackedMatrix {
-    /// `(first row, rows)` of each chunk.
+    /// `(first row, rows)` of each chunk (quantized weights).
     chunks: Vec<(usize, PackedWeights)>,
+    /// `wᵀ` in f32 by strips, `[strip][k][FLOAT_STRIP]`, the last strip
+    /// zero-padded (float weights; empty otherwise).
+    float_t: Vec<f32>,
     rows: usize,
 }
 
 impl PackedMatrix {
-    /// Packs `w` with the table's `pack_q`; `None` when the ISA has no packed
-    /// GEMM or `w` is not a quantized 2-D matrix.
+    /// Packs `w`: quantized weights with the table's `pack_q`, float weights
+    /// transposed to f32; `None` when the ISA has no packed GEMM for them or `w`
+    /// is not a 2-D matrix.
     pub fn new(k: &Kernels, w: TensorView) -> Option<PackedMatrix> {
+        if matches!(w.ty.dtype, DType::F32 | DType::F16) {
+            return Self::new_float(k, w);
+        }
         let pack = k.pack_q?;
         let kind = quant_kind(w.ty.dtype)?;
         if w.ty.shape.len() != 2 {
@@ -60,17 +70,66 @@ impl PackedMatrix {
                 (r0, pack(kind, &w.data[r0 * rb..r1 * rb], nb))
             })
             .collect();
-        Some(PackedMatrix { chunks, rows })
+        Some(PackedMatrix {
+            chunks,
+            float_t: Vec::new(),
+            rows,
+        })
+    }
+
+    /// f32 or f16 `w` ([rows, k]) as f32 strips of `wᵀ`, packed in parallel.
+    fn new_float(k: &Kernels, w: TensorView) -> Option<PackedMatrix> {
+        if w.ty.shape.len() != 2 {
+            return None;
+        }
+        let (rows, kdim) = (w.ty.shape[0], w.ty.shape[1]);
+        let len = rows.checked_mul(kdim)?;
+        if rows == 0 || kdim == 0 || w.data.len() < w.ty.dtype.bytes_for(len)? {
+            return None;
+        }
+        let esize = if w.ty.dtype == DType::F32 { 4 } else { 2 };
+        let slab = kdim * FLOAT_STRIP;
+        let mut t = vec![0f32; rows.div_ceil(FLOAT_STRIP) * slab];
+        let ok = t.par_chunks_mut(slab).enumerate().all(|(s, dst)| {
+            let (r0, n) = (s * FLOAT_STRIP, FLOAT_STRIP.min(rows - s * FLOAT_STRIP));
+            let bytes = &w.data[r0 * kdim * esize..(r0 + n) * kdim * esize];
+            let mut f;
+            let src: &[f32] = match w.ty.dtype {
+                DType::F32 => match bytemuck::try_cast_slice(bytes) {
+                    Ok(v) => v,
+                    Err(_) => {
+                        f = vec![0f32; n * kdim];
+                        for (o, c) in f.iter_mut().zip(bytes.chunks_exact(4)) {
+                            *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                        }
+                        &f
+                    }
+                },
+                _ => {
+                    f = vec![0f32; n * kdim];
+                    wisp_ops::quant::dequantize_row(w.ty.dtype, bytes, &mut f);
+                    &f
+                }
+            };
+            (k.transpose_f32)(n, kdim, src, kdim, dst, FLOAT_STRIP);
+            true
+        });
+        ok.then_some(PackedMatrix {
+            chunks: Vec::new(),
+            float_t: t,
+            rows,
+        })
     }
 
     /// Heap bytes held.
     pub fn bytes(&self) -> usize {
-        self.chunks.iter().map(|(_, p)| p.bytes()).sum()
+        self.chunks.iter().map(|(_, p)| p.bytes()).sum::<usize>() + 4 * self.float_t.len()
     }
 
     /// Whether this matrix was packed from weights of `kind` and `rows` × `nb` blocks.
     fn fits(&self, kind: QuantKind, rows: usize, nb: usize) -> bool {
         self.rows == rows
+            && !self.chunks.is_empty()
             && self
                 .chunks
                 .iter()
@@ -263,6 +322,15 @@ pub fn matmul_act(
     if let Some(b) = bias {
         assert_eq!(b.len(), m, "matmul: one bias per weight row");
     }
+    if let Some(pm) = packed.filter(|pm| {
+        !pm.float_t.is_empty()
+            && pm.rows == m
+            && pm.float_t.len() == m.div_ceil(FLOAT_STRIP) * FLOAT_STRIP * act.k
+    }) {
+        if act.n >= PACK_MIN_TOKENS {
+            return gemm_float_packed(k, pm, act.x, act.k, act.n, bias, out);
+        }
+    }
     if let (Some(pm), Some(gemm), Some(q), Some(kind)) = (
         packed,
         k.gemm_packed,
@@ -284,6 +352,81 @@ pub fn matmul_act(
             }
         });
     }
+}
+
+/// Weight rows per strip of a float [`PackedMatrix`]: `gemm_f32`'s two-vector
+/// tile twice over; a strip (`k` × 256 bytes) stays in cache while every token
+/// of a task passes through it (the whole `wᵀ` would not).
+pub const FLOAT_STRIP: usize = 64;
+
+/// `out = x · wᵀ (+ bias)` for float weights packed by strips: `gemm_f32` per
+/// strip of 64 outputs, tokens split over the threads.
+fn gemm_float_packed(
+    k: &Kernels,
+    pm: &PackedMatrix,
+    x: &[f32],
+    kdim: usize,
+    n: usize,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let m = pm.rows;
+    let threads = rayon::current_num_threads().max(1);
+    if threads > 1 && n < 16 * threads {
+        // Few tokens: the strips spread over the threads instead, so the
+        // weights (the bulk of the bytes) are read once, not once per thread.
+        let parts: Vec<Vec<f32>> = pm
+            .float_t
+            .par_chunks_exact(kdim * FLOAT_STRIP)
+            .enumerate()
+            .map(|(s, strip)| {
+                let w = FLOAT_STRIP.min(m - s * FLOAT_STRIP);
+                let mut y = vec![0f32; n * w];
+                (k.gemm_f32)(
+                    n,
+                    w,
+                    kdim,
+                    &x[..n * kdim],
+                    kdim,
+                    strip,
+                    FLOAT_STRIP,
+                    &mut y,
+                    w,
+                );
+                y
+            })
+            .collect();
+        for (s, y) in parts.iter().enumerate() {
+            let (j, w) = (s * FLOAT_STRIP, y.len() / n);
+            for (t, yr) in y.chunks_exact(w).enumerate() {
+                out[t * m + j..t * m + j + w].copy_from_slice(yr);
+            }
+        }
+        if let Some(b) = bias {
+            for row in out[..n * m].chunks_exact_mut(m) {
+                (k.axpy_f32)(row, 1.0, b);
+            }
+        }
+        return;
+    }
+    let per = n.div_ceil(threads).next_multiple_of(4).min(n);
+    out[..n * m]
+        .par_chunks_mut(per * m)
+        .enumerate()
+        .for_each(|(c, o)| {
+            let (t0, nt) = (c * per, o.len() / m);
+            let xs = &x[t0 * kdim..(t0 + nt) * kdim];
+            for (s, strip) in pm.float_t.chunks_exact(kdim * FLOAT_STRIP).enumerate() {
+                let j = s * FLOAT_STRIP;
+                let w = FLOAT_STRIP.min(m - j);
+                (k.gemm_f32)(nt, w, kdim, xs, kdim, strip, FLOAT_STRIP, &mut o[j..], m);
+            }
+            if let Some(b) = bias {
+                for row in o.chunks_exact_mut(m) {
+                    (k.axpy_f32)(row, 1.0, b);
+                }
+            }
+        });
 }
 
 /// `out = x · wᵀ (+ bias)` through packed weights when the GEMM splits over
@@ -616,6 +759,62 @@ mod tests {
             }
         }
         w
+    }
+
+    /// Float weights (f32 and f16) through their packed strips give the dot
+    /// path's results (within f32 reordering), plus the bias, on every ISA, on
+    /// one and two threads (tokens split, or strips split for few tokens), for
+    /// row counts that leave a partial last strip.
+    #[test]
+    fn float_packed_matches_dots() {
+        let (m, kdim) = (100usize, 48usize);
+        let wf: Vec<f32> = (0..m * kdim)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.013)
+            .collect();
+        let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.01 - 0.3).collect();
+        for dtype in [DType::F32, DType::F16] {
+            let data: Vec<u8> = match dtype {
+                DType::F32 => bytemuck::cast_slice(&wf).to_vec(),
+                _ => wf
+                    .iter()
+                    .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+                    .collect(),
+            };
+            let ty = TensorType::new(dtype, &[m, kdim]);
+            let w = TensorView {
+                ty: &ty,
+                data: &data,
+            };
+            for isa in Isa::supported() {
+                let k = isa.kernels();
+                for threads in [1, 2] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    pool.install(|| {
+                        let pm = PackedMatrix::new(k, w).expect("float weights pack");
+                        assert!(pm.bytes() >= m * kdim * 4);
+                        for n in [8usize, 9, 31, 40, 64] {
+                            let x: Vec<f32> = (0..n * kdim)
+                                .map(|i| ((i * 17 % 23) as f32 - 11.0) * 0.1)
+                                .collect();
+                            let act = Activations::new(k, &x, kdim, dtype);
+                            let mut want = vec![0f32; n * m];
+                            matmul_act(k, &act, w, None, Some(&bias), &mut want);
+                            let mut got = vec![0f32; n * m];
+                            matmul_act(k, &act, w, Some(&pm), Some(&bias), &mut got);
+                            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                                assert!(
+                                    (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
+                                    "{isa} {dtype:?} {threads}t n={n} [{i}] {g} vs {e}"
+                                );
+                            }
+                        }
+                    });
+                }
+            }
+        }
     }
 
     /// Prefill-shaped matmul throughput (all of `matmul`: quantizing the
