@@ -890,8 +890,12 @@ mod tests {
         assert!(!PackPolicy::Auto.packs(DType::Q8_0, 178 << 20));
         assert!(!PackPolicy::Auto.packs(DType::Q4_K, 1 << 20));
         assert!(PackPolicy::All.packs(DType::Q4_K, 178 << 20));
-        assert!(!PackPolicy::All.packs(DType::F32, 1 << 20));
+        assert!(PackPolicy::All.packs(DType::F32, 1 << 20));
+        assert!(PackPolicy::Auto.packs(DType::F32, 16 << 20));
+        assert!(!PackPolicy::Auto.packs(DType::F16, 9 << 20));
+        assert!(!PackPolicy::All.packs(DType::I32, 1 << 20));
         assert!(!PackPolicy::Off.packs(DType::Q8_0, 1 << 20));
+        assert!(!PackPolicy::Off.packs(DType::F32, 1 << 20));
     }
 
     /// Through packed weights a matmul gives the same values as without.
