@@ -8,8 +8,8 @@
 # a torch export (scripts/ort-minilm/build.py; no torch), quantizes it with
 # ORT's default `quantize_dynamic` recipe (per-tensor int8 weights, the recipe
 # of ../shared/anchors.md), checks both against the reference embeddings, then
-# times ORT (`bench.py`) and `wisp bench` at 16 and 128 tokens on 1 and 2
-# threads. Everything it installs goes to a venv under the model cache.
+# times ORT (`bench.py`: int8 and f32) and `wisp bench` (q8_0 and the f32
+# safetensors) at 16 and 128 tokens on 1 and 2 threads. Everything it installs goes to a venv under the model cache.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -37,10 +37,13 @@ q8="$work/minilm-q8_0.gguf"
 [ -f "$q8" ] || "$wisp" quantize "$model_dir" "$q8" --type q8_0
 for r in $(seq "$rounds"); do
   echo "round $r"
-  for t in 1 2; do
-    for s in 16 128; do
-      "$py" "$here/ort-minilm/bench.py" --model "$work/minilm_int8_dyn.onnx" --threads "$t" --seq "$s"
+  for m in minilm_int8_dyn minilm_f32; do
+    for t in 1 2; do
+      for s in 16 128; do
+        "$py" "$here/ort-minilm/bench.py" --model "$work/$m.onnx" --threads "$t" --seq "$s"
+      done
     done
   done
   "$wisp" bench -m "$q8" -p 16,128 -t 1,2 -r 100 | grep embed
+  "$wisp" bench -m "$model_dir" -p 16,128 -t 1,2 -r 100 | grep embed
 done
