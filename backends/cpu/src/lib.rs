@@ -821,6 +821,25 @@ impl CpuExec {
                         nio.output.f32(),
                     )?;
                 }
+                Op::GetRows => {
+                    let (Some(table), Some(ids)) = (nio.inputs[0], nio.inputs[1]) else {
+                        return Err(EngineError::Internal("get_rows inputs".into()));
+                    };
+                    let d = nio.output.ty.row_len();
+                    let ids = ids.i32();
+                    let out = nio.output.f32();
+                    if d == 0 || out.len() != ids.len() * d {
+                        return Err(EngineError::Internal("get_rows: shapes".into()));
+                    }
+                    // The reference lookup (ids checked against the table) on row
+                    // chunks spread over the threads: a prompt's or a sentence's
+                    // embeddings are dequantized row by row.
+                    use rayon::prelude::*;
+                    let per = split::rows_per_task(ids.len(), d);
+                    out.par_chunks_mut(per * d)
+                        .zip(ids.par_chunks(per))
+                        .try_for_each(|(o, ids)| wisp_ops::reference::get_rows(table, ids, o))?;
+                }
                 op => wisp_ops::reference::execute(op, &nio.inputs, &mut nio.output)?,
             }
             drop(nio);
