@@ -155,13 +155,7 @@ mod tests {
     /// all-masked row gives zeros and 0.
     #[test]
     fn softmax_numerators_match_scalar() {
-        let mut st = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            st ^= st << 13;
-            st ^= st >> 7;
-            st ^= st << 17;
-            st
-        };
+        let mut next = super::super::tests::xorshift(0x2545_F491_4F6C_DD1Du64);
         for isa in Isa::supported() {
             let Some(k) = Bf16Kernels::for_isa(isa) else {
                 continue;
@@ -208,13 +202,7 @@ mod tests {
     /// multiplies within f32 reordering error of it, over ragged shapes.
     #[test]
     fn isas_match_scalar() {
-        let mut st = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            st ^= st << 13;
-            st ^= st >> 7;
-            st ^= st << 17;
-            st
-        };
+        let mut next = super::super::tests::xorshift(0x9E37_79B9_7F4A_7C15u64);
         for isa in Isa::supported() {
             let Some(k) = Bf16Kernels::for_isa(isa) else {
                 continue;

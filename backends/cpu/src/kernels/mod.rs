@@ -774,6 +774,18 @@ mod tests {
     use half::f16;
     use proptest::prelude::*;
 
+    /// A xorshift64 stream from `seed` (nonzero): the tests' reproducible
+    /// pseudo-random numbers.
+    pub(super) fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+        let mut st = seed;
+        move || {
+            st ^= st << 13;
+            st ^= st >> 7;
+            st ^= st << 17;
+            st
+        }
+    }
+
     const U: f64 = 1.0 / (1u64 << 24) as f64; // unit roundoff of f32
 
     fn simd_isas() -> Vec<Isa> {
@@ -1269,13 +1281,7 @@ mod tests {
     /// dots within the reordering bound.
     #[test]
     fn dot4_q5_0_matches_dots() {
-        let mut st = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            st ^= st << 13;
-            st ^= st >> 7;
-            st ^= st << 17;
-            st
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
         for nb in [1usize, 3, 20, 64] {
             let w = random_row(QuantKind::Q5_0, 4 * nb, &mut next);
             let x: Vec<f32> = (0..nb * 32)
@@ -1341,13 +1347,8 @@ mod tests {
     /// reordering bound, for ragged shapes and padded strides.
     #[test]
     fn gemm_f32_matches_scalar() {
-        let mut st = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            st ^= st << 13;
-            st ^= st >> 7;
-            st ^= st << 17;
-            ((st >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        };
+        let mut bits = xorshift(0x9e37_79b9_7f4a_7c15u64);
+        let mut next = move || ((bits() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
         for &(m, n, k) in &[
             (1, 1, 1),
             (3, 17, 5),
@@ -1633,13 +1634,7 @@ mod tests {
                 let Some(rb) = kind.row_bytes(nb) else {
                     continue;
                 };
-                let mut st = 12345u64;
-                let mut next = move || {
-                    st ^= st << 13;
-                    st ^= st >> 7;
-                    st ^= st << 17;
-                    st
-                };
+                let mut next = xorshift(12345u64);
                 let w = random_row(kind, rows * rb / kind.block_bytes(), &mut next);
                 let mut out = vec![0f32; rows * tokens];
                 for isa in simd_isas() {
@@ -1737,8 +1732,7 @@ mod tests {
             rows in 1usize..40, tokens in 1usize..20, nsb in 1usize..4, seed in any::<u64>(), kind_i in 0usize..8,
         ) {
             let kind = QuantKind::ALL[kind_i];
-            let mut st = seed | 1;
-            let mut next = move || { st ^= st << 13; st ^= st >> 7; st ^= st << 17; st };
+            let mut next = xorshift(seed | 1);
             let nb = nsb * kind.block_len() / 32;
             let w = random_row(kind, rows * nsb, &mut next);
             let x: Vec<f32> = (0..tokens * nb * 32).map(|_| ((next() % 2001) as f32 - 1000.0) / 100.0).collect();
@@ -1801,8 +1795,7 @@ mod tests {
         #[test]
         fn kind_dots_match_scalar(kind_i in 0usize..8, nsb in 1usize..6, seed in any::<u64>()) {
             let kind = QuantKind::ALL[kind_i];
-            let mut st = seed | 1;
-            let mut next = move || { st ^= st << 13; st ^= st >> 7; st ^= st << 17; st };
+            let mut next = xorshift(seed | 1);
             let nb = nsb * kind.block_len() / 32;
             let w = random_row(kind, nsb, &mut next);
             let x: Vec<f32> = (0..nb * 32).map(|_| ((next() % 2001) as f32 - 1000.0) / 100.0).collect();
