@@ -90,7 +90,7 @@ impl PackedMatrix {
         let esize = if w.ty.dtype == DType::F32 { 4 } else { 2 };
         let slab = kdim * FLOAT_STRIP;
         let mut t = vec![0f32; rows.div_ceil(FLOAT_STRIP) * slab];
-        let ok = t.par_chunks_mut(slab).enumerate().all(|(s, dst)| {
+        t.par_chunks_mut(slab).enumerate().for_each(|(s, dst)| {
             let (r0, n) = (s * FLOAT_STRIP, FLOAT_STRIP.min(rows - s * FLOAT_STRIP));
             let bytes = &w.data[r0 * kdim * esize..(r0 + n) * kdim * esize];
             let mut f;
@@ -112,9 +112,8 @@ impl PackedMatrix {
                 }
             };
             (k.transpose_f32)(n, kdim, src, kdim, dst, FLOAT_STRIP);
-            true
         });
-        ok.then_some(PackedMatrix {
+        Some(PackedMatrix {
             chunks: Vec::new(),
             float_t: t,
             rows,
