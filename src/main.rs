@@ -276,7 +276,7 @@ struct EmbedArgs {
     /// Read inputs from a file, one per line.
     #[arg(long)]
     file: Option<PathBuf>,
-    /// Texts per batch.
+    /// Texts per batch (texts are grouped by length, so a batch pads little).
     #[arg(long, default_value_t = 16)]
     batch: usize,
     #[command(flatten)]
@@ -1089,14 +1089,17 @@ fn embed(a: EmbedArgs) -> Result<(), EngineError> {
     let mut index = 0usize;
     let emulator = wisp::runs_on_emulator(model.backends());
     let t_all = Instant::now();
-    for chunk in texts.chunks(a.batch.max(1)) {
+    // Windows of texts, each sorted by length into batches (`embed_many`) and
+    // printed in input order: memory stays bounded on long files.
+    let batch = a.batch.max(1);
+    for chunk in texts.chunks(batch.saturating_mul(64)) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
         let t = Instant::now();
-        let vecs = model.embed(&refs)?;
+        let vecs = model.embed_many(&refs, batch)?;
         tracing::info!(
             texts = refs.len(),
             ms = t.elapsed().as_secs_f64() * 1e3,
-            "batch embedded"
+            "window embedded"
         );
         for v in vecs {
             let line = json!({"index": index, "embedding": v});

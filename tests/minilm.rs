@@ -1,6 +1,7 @@
 //! all-MiniLM-L6-v2 from its safetensors folder against an independent
 //! float32 reference (`minilm_embeddings.json`): WordPiece ids exactly,
-//! embeddings with cosine ≥ 0.99999, one sentence at a time and as one padded batch.
+//! embeddings with cosine ≥ 0.99999, one sentence at a time, as one padded batch
+//! and in length-sorted batches (`embed_many`).
 
 mod common;
 
@@ -41,6 +42,10 @@ fn ids_and_f32_embeddings_match_the_reference() {
     let cases = cases.as_array().unwrap();
     let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
     let batched = model.embed(&texts).unwrap();
+    // Sorted by length into batches of 3 (`wisp embed`'s path): in input order,
+    // each text's vector equal to its own one-text run (padding is masked out).
+    let many = model.embed_many(&texts, 3).unwrap();
+    assert_eq!(many.len(), texts.len());
     let mut worst = 1f64;
     for (i, c) in cases.iter().enumerate() {
         let want_ids = common::ids(&c["input_ids"]);
@@ -48,6 +53,15 @@ fn ids_and_f32_embeddings_match_the_reference() {
         assert_eq!(ids, want_ids, "{:?}", texts[i]);
         let want = common::floats(&c["embedding"]);
         let single = model.embed(&[texts[i]]).unwrap().remove(0);
+        let diff = single
+            .iter()
+            .zip(&many[i])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            diff <= 1e-6,
+            "embed_many [{i}] differs from a one-text run by {diff}"
+        );
         for (label, got) in [("single", &single), ("batched", &batched[i])] {
             let cos = cosine(got, &want);
             worst = worst.min(cos);
