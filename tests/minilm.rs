@@ -71,6 +71,23 @@ fn ids_and_f32_embeddings_match_the_reference() {
     eprintln!("min cosine vs f32 reference: {worst:.8}");
 }
 
+/// A hand-made batch with a token id past the vocabulary is a typed error
+/// naming it (the CPU backend's parallel lookup checks every id), not a panic
+/// or a read out of the table; the model keeps working afterwards.
+#[test]
+fn out_of_vocabulary_ids_are_an_error() {
+    let model = encoder(BackendChoice::Cpu);
+    let mut batch = model
+        .tokenize(&["a short sentence", "another one"])
+        .unwrap();
+    let vocab = model.config().n_vocab as u32;
+    let last = batch.ids.len() - 1;
+    batch.ids[last] = vocab + 7;
+    let err = model.embed_batch(&batch).unwrap_err().to_string();
+    assert!(err.contains(&(vocab + 7).to_string()), "{err}");
+    assert_eq!(model.embed(&["still fine"]).unwrap().len(), 1);
+}
+
 fn golden() -> (Vec<String>, Vec<Vec<f64>>) {
     let cases = common::fixture("minilm_embeddings.json");
     let cases = cases.as_array().unwrap();
