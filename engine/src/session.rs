@@ -124,15 +124,22 @@ impl Session {
     /// decode loop then copies no vocabulary-sized row per token.
     pub fn eval_last(&mut self, tokens: &[u32]) -> Result<&[f32], EngineError> {
         self.check_tokens(tokens)?;
-        let n = tokens.len();
-        let mut start = 0;
-        while n - start > self.opts.n_batch {
-            let chunk = &tokens[start..start + self.opts.n_batch];
-            self.run_chunk(chunk, LogitsMode::Last, None)?;
-            start += self.opts.n_batch;
-        }
-        let r = self.run_chunk(&tokens[start..], LogitsMode::Last, None)?;
+        let r = self.run_to_last(tokens, None)?;
         Ok(bytemuck::cast_slice::<u8, f32>(&self.arena.bytes()[r]))
+    }
+
+    /// Runs `tokens` in chunks of `n_batch`, each scoring its last position
+    /// only; returns the arena bytes of the last chunk's logits.
+    fn run_to_last<'o>(
+        &mut self,
+        tokens: &[u32],
+        mut observer: Option<&mut crate::backend::Observer<'o>>,
+    ) -> Result<std::ops::Range<usize>, EngineError> {
+        let mut r = 0..0;
+        for chunk in tokens.chunks(self.opts.n_batch) {
+            r = self.run_chunk(chunk, LogitsMode::Last, observer.as_deref_mut())?;
+        }
+        Ok(r)
     }
 
     /// The checks every evaluation starts with.
@@ -165,35 +172,16 @@ impl Session {
         mut observer: Option<&mut crate::backend::Observer<'o>>,
     ) -> Result<Vec<f32>, EngineError> {
         self.check_tokens(tokens)?;
-        let n_vocab = self.model.config().n_vocab;
-        let mut out = Vec::with_capacity(match mode {
-            LogitsMode::Last => n_vocab,
-            LogitsMode::All => n_vocab * tokens.len(),
-        });
-        let chunks: Vec<&[u32]> = tokens.chunks(self.opts.n_batch).collect();
-        for (ci, chunk) in chunks.iter().enumerate() {
-            let last_chunk = ci + 1 == chunks.len();
-            let want = if mode == LogitsMode::All || last_chunk {
-                mode
-            } else {
-                LogitsMode::Last
-            };
-            let logits = self.eval_chunk(chunk, want, observer.as_deref_mut())?;
-            if mode == LogitsMode::All || last_chunk {
-                out.extend_from_slice(&logits);
-            }
+        if mode == LogitsMode::Last {
+            let r = self.run_to_last(tokens, observer)?;
+            return Ok(bytemuck::cast_slice::<u8, f32>(&self.arena.bytes()[r]).to_vec());
+        }
+        let mut out = Vec::with_capacity(self.model.config().n_vocab * tokens.len());
+        for chunk in tokens.chunks(self.opts.n_batch) {
+            let r = self.run_chunk(chunk, LogitsMode::All, observer.as_deref_mut())?;
+            out.extend_from_slice(bytemuck::cast_slice::<u8, f32>(&self.arena.bytes()[r]));
         }
         Ok(out)
-    }
-
-    fn eval_chunk<'o>(
-        &mut self,
-        tokens: &[u32],
-        mode: LogitsMode,
-        observer: Option<&mut crate::backend::Observer<'o>>,
-    ) -> Result<Vec<f32>, EngineError> {
-        let r = self.run_chunk(tokens, mode, observer)?;
-        Ok(bytemuck::cast_slice::<u8, f32>(&self.arena.bytes()[r]).to_vec())
     }
 
     /// Runs one chunk; returns the arena bytes of its logits.

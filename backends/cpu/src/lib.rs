@@ -544,6 +544,12 @@ fn add_rows(k: &Kernels, out: &mut [f32], b: &[f32], d: usize) -> Result<(), Eng
     Ok(())
 }
 
+/// Weight `v`'s bytes as f32 values for the whole run (`None`: not a weight,
+/// or not aligned to f32): the biases and norm parameters a fusion applies.
+fn f32_weight<'a>(io: &Bindings<'a>, v: wisp_engine::ValueId) -> Option<&'a [f32]> {
+    bytemuck::try_cast_slice(io.weight_bytes(v)?).ok()
+}
+
 impl CpuExec {
     /// Adds an op's time to the profile (when profiling).
     fn record(&self, op: &'static str, started: Option<Instant>) {
@@ -574,7 +580,7 @@ impl CpuExec {
                 if io.is_observed() || !io.is_inplace(add) {
                     return None;
                 }
-                let bias = bytemuck::try_cast_slice::<u8, f32>(io.weight_bytes(b)?).ok()?;
+                let bias = f32_weight(io, b)?;
                 Some((add, bias))
             });
             let started = self.profile.as_ref().map(|_| Instant::now());
@@ -604,8 +610,8 @@ impl CpuExec {
                 let Op::LayerNorm { eps } = ln.op else {
                     return None;
                 };
-                let w = bytemuck::try_cast_slice::<u8, f32>(io.weight_bytes(ln.inputs[1])?).ok()?;
-                let b = bytemuck::try_cast_slice::<u8, f32>(io.weight_bytes(ln.inputs[2])?).ok()?;
+                let w = f32_weight(io, ln.inputs[1])?;
+                let b = f32_weight(io, ln.inputs[2])?;
                 Some((norm, eps, w, b))
             });
             // A GELU that reads this matmul's biased product in place: it runs in

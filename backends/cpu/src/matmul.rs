@@ -87,27 +87,19 @@ impl PackedMatrix {
         if rows == 0 || kdim == 0 || w.data.len() < w.ty.dtype.bytes_for(len)? {
             return None;
         }
-        let esize = if w.ty.dtype == DType::F32 { 4 } else { 2 };
+        let (dtype, rb) = (w.ty.dtype, w.ty.dtype.bytes_for(kdim)?);
         let slab = kdim * FLOAT_STRIP;
         let mut t = vec![0f32; rows.div_ceil(FLOAT_STRIP) * slab];
         t.par_chunks_mut(slab).enumerate().for_each(|(s, dst)| {
             let (r0, n) = (s * FLOAT_STRIP, FLOAT_STRIP.min(rows - s * FLOAT_STRIP));
-            let bytes = &w.data[r0 * kdim * esize..(r0 + n) * kdim * esize];
-            let mut f;
-            let src: &[f32] = match w.ty.dtype {
-                DType::F32 => match bytemuck::try_cast_slice(bytes) {
-                    Ok(v) => v,
-                    Err(_) => {
-                        f = vec![0f32; n * kdim];
-                        for (o, c) in f.iter_mut().zip(bytes.chunks_exact(4)) {
-                            *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                        }
-                        &f
-                    }
-                },
+            let bytes = &w.data[r0 * rb..(r0 + n) * rb];
+            // Aligned f32 weights are read in place; anything else is converted.
+            let mut f = Vec::new();
+            let src: &[f32] = match bytemuck::try_cast_slice(bytes) {
+                Ok(v) if dtype == DType::F32 => v,
                 _ => {
-                    f = vec![0f32; n * kdim];
-                    wisp_ops::quant::dequantize_row(w.ty.dtype, bytes, &mut f);
+                    f.resize(n * kdim, 0.0);
+                    wisp_ops::quant::dequantize_row(dtype, bytes, &mut f);
                     &f
                 }
             };
@@ -342,14 +334,21 @@ pub fn matmul_act(
         }
     }
     matmul_prepared(k, act, w, out);
+    if bias.is_some() {
+        out[..act.n * m]
+            .par_chunks_mut(m * 64)
+            .for_each(|rows| add_bias(k, rows, bias));
+    }
+}
+
+/// `row += bias` for every row of `rows` (rows of `bias.len()` values), with
+/// the ISA's vectors (`row + 1·bias` fused is the plain sum); nothing without
+/// a bias.
+fn add_bias(k: &Kernels, rows: &mut [f32], bias: Option<&[f32]>) {
     if let Some(b) = bias {
-        out[..act.n * m].par_chunks_mut(m * 64).for_each(|rows| {
-            for row in rows.chunks_exact_mut(m) {
-                for (v, &b) in row.iter_mut().zip(b) {
-                    *v += b;
-                }
-            }
-        });
+        for row in rows.chunks_exact_mut(b.len()) {
+            (k.axpy_f32)(row, 1.0, b);
+        }
     }
 }
 
@@ -374,38 +373,25 @@ fn gemm_float_packed(
     if threads > 1 && n < 16 * threads {
         // Few tokens: the strips spread over the threads instead, so the
         // weights (the bulk of the bytes) are read once, not once per thread.
-        let parts: Vec<Vec<f32>> = pm
-            .float_t
-            .par_chunks_exact(kdim * FLOAT_STRIP)
+        // Strip s's results at parts[s·n·64..], n rows of the strip's width.
+        let slab = kdim * FLOAT_STRIP;
+        let mut parts = scratch::take_f32(pm.float_t.len() / slab * n * FLOAT_STRIP);
+        parts
+            .par_chunks_mut(n * FLOAT_STRIP)
+            .zip(pm.float_t.par_chunks_exact(slab))
             .enumerate()
-            .map(|(s, strip)| {
+            .for_each(|(s, (y, strip))| {
                 let w = FLOAT_STRIP.min(m - s * FLOAT_STRIP);
-                let mut y = vec![0f32; n * w];
-                (k.gemm_f32)(
-                    n,
-                    w,
-                    kdim,
-                    &x[..n * kdim],
-                    kdim,
-                    strip,
-                    FLOAT_STRIP,
-                    &mut y,
-                    w,
-                );
-                y
-            })
-            .collect();
-        for (s, y) in parts.iter().enumerate() {
-            let (j, w) = (s * FLOAT_STRIP, y.len() / n);
-            for (t, yr) in y.chunks_exact(w).enumerate() {
+                (k.gemm_f32)(n, w, kdim, &x[..n * kdim], kdim, strip, FLOAT_STRIP, y, w);
+            });
+        for (s, y) in parts.chunks_exact(n * FLOAT_STRIP).enumerate() {
+            let (j, w) = (s * FLOAT_STRIP, FLOAT_STRIP.min(m - s * FLOAT_STRIP));
+            for (t, yr) in y[..n * w].chunks_exact(w).enumerate() {
                 out[t * m + j..t * m + j + w].copy_from_slice(yr);
             }
         }
-        if let Some(b) = bias {
-            for row in out[..n * m].chunks_exact_mut(m) {
-                (k.axpy_f32)(row, 1.0, b);
-            }
-        }
+        scratch::give_f32(parts);
+        add_bias(k, &mut out[..n * m], bias);
         return;
     }
     let per = n.div_ceil(threads).next_multiple_of(4).min(n);
@@ -420,11 +406,7 @@ fn gemm_float_packed(
                 let w = FLOAT_STRIP.min(m - j);
                 (k.gemm_f32)(nt, w, kdim, xs, kdim, strip, FLOAT_STRIP, &mut o[j..], m);
             }
-            if let Some(b) = bias {
-                for row in o.chunks_exact_mut(m) {
-                    (k.axpy_f32)(row, 1.0, b);
-                }
-            }
+            add_bias(k, o, bias);
         });
 }
 

@@ -9,17 +9,7 @@ use crate::kernels::Kernels;
 
 /// `x[r] = (x[r] − mean) / sqrt(var + eps) · w + b` for each row of length `d`.
 pub fn layer_norm(k: &Kernels, x: &mut [f32], d: usize, eps: f32, w: &[f32], b: &[f32]) {
-    assert_eq!(w.len(), d, "layer_norm: weight length");
-    assert_eq!(b.len(), d, "layer_norm: bias length");
-    if d == 0 {
-        return;
-    }
-    x.par_chunks_mut(d * crate::split::rows_per_task(x.len() / d, d))
-        .for_each(|rows| {
-            for row in rows.chunks_exact_mut(d) {
-                (k.layer_norm_row)(row, eps, w, b);
-            }
-        });
+    norm_rows(k, x, None, d, eps, w, b);
 }
 
 /// `x[r] = layer_norm(x[r] + y[r])` for each row of length `d` (a residual add
@@ -33,23 +23,38 @@ pub fn add_layer_norm(
     w: &[f32],
     b: &[f32],
 ) {
+    assert_eq!(x.len(), y.len(), "add_layer_norm: lengths");
+    norm_rows(k, x, Some(y), d, eps, w, b);
+}
+
+/// [`layer_norm`] of `x`, or of `x + y` when `y` is given, rows spread over
+/// the threads.
+fn norm_rows(
+    k: &Kernels,
+    x: &mut [f32],
+    y: Option<&[f32]>,
+    d: usize,
+    eps: f32,
+    w: &[f32],
+    b: &[f32],
+) {
     assert_eq!(w.len(), d, "layer_norm: weight length");
     assert_eq!(b.len(), d, "layer_norm: bias length");
-    assert_eq!(x.len(), y.len(), "add_layer_norm: lengths");
     if d == 0 {
         return;
     }
     let per = crate::split::rows_per_task(x.len() / d, d) * d;
-    x.par_chunks_mut(per)
-        .zip(y.par_chunks(per))
-        .for_each(|(rows, ys)| {
-            for (row, yr) in rows.chunks_exact_mut(d).zip(ys.chunks_exact(d)) {
+    x.par_chunks_mut(per).enumerate().for_each(|(c, rows)| {
+        for (r, row) in rows.chunks_exact_mut(d).enumerate() {
+            if let Some(y) = y {
                 // `row + 1·y` fused is the plain sum, with the ISA's vectors (a
                 // loop here compiles for the baseline target: SSE2).
-                (k.axpy_f32)(row, 1.0, yr);
-                (k.layer_norm_row)(row, eps, w, b);
+                let at = c * per + r * d;
+                (k.axpy_f32)(row, 1.0, &y[at..at + d]);
             }
-        });
+            (k.layer_norm_row)(row, eps, w, b);
+        }
+    });
 }
 
 /// One row: the mean by the SIMD dot kernel against ones, then the variance

@@ -355,17 +355,24 @@ impl EncoderModel {
 
     /// Tokenizes `texts` into one padded batch (sequence length rounded up to a bucket).
     pub fn tokenize(&self, texts: &[&str]) -> Result<Batch, EngineError> {
-        let longest = texts
+        Ok(self.padded(&self.encode_all(texts)?))
+    }
+
+    /// Each text's ids, specials included.
+    fn encode_all(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, EngineError> {
+        Ok(texts
             .iter()
-            .map(|t| self.tokenizer.encode_with_specials(t).map(|v| v.len()))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .max()
-            .unwrap_or(1);
+            .map(|t| self.tokenizer.encode_with_specials(t))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Encoded rows as one batch, the sequence length rounded up to a bucket
+    /// (within the model's positions), so a handful of graphs serve all lengths.
+    fn padded(&self, rows: &[Vec<u32>]) -> Batch {
+        let longest = rows.iter().map(Vec::len).max().unwrap_or(1);
         let pad = longest.div_ceil(SEQ_BUCKET) * SEQ_BUCKET;
-        Ok(self
-            .tokenizer
-            .encode_batch(texts, Some(pad.min(self.config.max_positions).max(longest)))?)
+        self.tokenizer
+            .pad_batch(rows, Some(pad.min(self.config.max_positions).max(longest)))
     }
 
     /// Unit-length sentence embeddings, one per text.
@@ -383,16 +390,16 @@ impl EncoderModel {
     /// of a random long one (a file of mixed lengths ran 4× slower in batches
     /// of 32 than one by one before; see `wisp embed --batch`).
     pub fn embed_many(&self, texts: &[&str], batch: usize) -> Result<Vec<Vec<f32>>, EngineError> {
-        let lens = texts
-            .iter()
-            .map(|t| self.tokenizer.encode_with_specials(t).map(|v| v.len()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut rows = self.encode_all(texts)?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| lens[i]);
+        order.sort_by_key(|&i| rows[i].len());
         let mut out = vec![Vec::new(); texts.len()];
         for chunk in order.chunks(batch.max(1)) {
-            let group: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-            for (&i, v) in chunk.iter().zip(self.embed(&group)?) {
+            let group: Vec<Vec<u32>> = chunk
+                .iter()
+                .map(|&i| std::mem::take(&mut rows[i]))
+                .collect();
+            for (&i, v) in chunk.iter().zip(self.embed_batch(&self.padded(&group))?) {
                 out[i] = v;
             }
         }

@@ -730,23 +730,29 @@ impl WordPieceTokenizer {
             .iter()
             .map(|t| self.encode_with_specials(t))
             .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.pad_batch(&rows, pad_to))
+    }
+
+    /// Already encoded rows (`encode_with_specials`) as one batch padded with
+    /// `[PAD]` to the longest row, or to `pad_to` when that is longer.
+    pub fn pad_batch(&self, rows: &[Vec<u32>], pad_to: Option<usize>) -> Batch {
         let longest = rows.iter().map(Vec::len).max().unwrap_or(0);
         let seq = longest.max(pad_to.unwrap_or(0));
         let mut ids = Vec::with_capacity(rows.len() * seq);
         let mut mask = Vec::with_capacity(rows.len() * seq);
-        for row in &rows {
+        for row in rows {
             ids.extend_from_slice(row);
             ids.resize(ids.len() + seq - row.len(), self.pad);
             mask.resize(mask.len() + row.len(), 1);
             mask.resize(mask.len() + seq - row.len(), 0);
         }
-        Ok(Batch {
+        Batch {
             type_ids: vec![0; ids.len()],
             ids,
             mask,
             batch: rows.len(),
             seq,
-        })
+        }
     }
 
     /// Appends the pieces of `text` to `out`, cutting out added tokens first.

@@ -235,6 +235,41 @@ pub(super) unsafe fn scale_bias_max(row: &mut [f32], scale: f32, bias: &[f32]) -
     _mm512_reduce_max_ps(mv)
 }
 
+/// `acc(s, term(i, mask))` folded over the 16-lane vectors of a row of `n`
+/// values (the tail masked) into four partial sums, vector j into sum j % 4
+/// and the tail into sum 0, then added pairwise: with one chain of dependent
+/// adds the reduction was the critical path of a layer-norm row.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn sum4(
+    n: usize,
+    mut term: impl FnMut(usize, __mmask16) -> __m512,
+    acc: impl Fn(__m512, __m512) -> __m512,
+) -> __m512 {
+    let mut s = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 64 <= n {
+        let t = [
+            term(i, !0),
+            term(i + 16, !0),
+            term(i + 32, !0),
+            term(i + 48, !0),
+        ];
+        s = [
+            acc(s[0], t[0]),
+            acc(s[1], t[1]),
+            acc(s[2], t[2]),
+            acc(s[3], t[3]),
+        ];
+        i += 64;
+    }
+    while i < n {
+        s[0] = acc(s[0], term(i, tail_mask((n - i).min(16))));
+        i += 16;
+    }
+    _mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3]))
+}
+
 /// `row = softmax(row · scale + bias)`; all positions masked → zeros, false.
 ///
 /// # Safety
@@ -277,32 +312,11 @@ pub(super) unsafe fn layer_norm_row(row: &mut [f32], eps: f32, w: &[f32], b: &[f
         return;
     }
     let p = row.as_mut_ptr();
-    // Four partial sums per pass, 64 values a step: one chain of adds was the
-    // row's critical path (a 384-wide row: 24 dependent adds, then 24
-    // dependent FMAs).
     let load = |i: usize, m: __mmask16| {
         // SAFETY: the callers mask lanes to the row's length.
         unsafe { _mm512_maskz_loadu_ps(m, p.add(i)) }
     };
-    let (mut a0, mut a1, mut a2, mut a3) = (
-        _mm512_setzero_ps(),
-        _mm512_setzero_ps(),
-        _mm512_setzero_ps(),
-        _mm512_setzero_ps(),
-    );
-    let mut i = 0;
-    while i + 64 <= n {
-        a0 = _mm512_add_ps(a0, load(i, !0));
-        a1 = _mm512_add_ps(a1, load(i + 16, !0));
-        a2 = _mm512_add_ps(a2, load(i + 32, !0));
-        a3 = _mm512_add_ps(a3, load(i + 48, !0));
-        i += 64;
-    }
-    while i < n {
-        a0 = _mm512_add_ps(a0, load(i, tail_mask((n - i).min(16))));
-        i += 16;
-    }
-    let sum = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+    let sum = sum4(n, load, |s, v| _mm512_add_ps(s, v));
     let mean = _mm512_set1_ps(_mm512_reduce_add_ps(sum) / n as f32);
     // Centres the 16 lanes at i (masked) in place and returns them.
     let centre = |i: usize, m: __mmask16| {
@@ -311,33 +325,8 @@ pub(super) unsafe fn layer_norm_row(row: &mut [f32], eps: f32, w: &[f32], b: &[f
         unsafe { _mm512_mask_storeu_ps(p.add(i), m, c) };
         c
     };
-    let (mut s0, mut s1, mut s2, mut s3) = (
-        _mm512_setzero_ps(),
-        _mm512_setzero_ps(),
-        _mm512_setzero_ps(),
-        _mm512_setzero_ps(),
-    );
-    let mut i = 0;
-    while i + 64 <= n {
-        let (c0, c1, c2, c3) = (
-            centre(i, !0),
-            centre(i + 16, !0),
-            centre(i + 32, !0),
-            centre(i + 48, !0),
-        );
-        s0 = _mm512_fmadd_ps(c0, c0, s0);
-        s1 = _mm512_fmadd_ps(c1, c1, s1);
-        s2 = _mm512_fmadd_ps(c2, c2, s2);
-        s3 = _mm512_fmadd_ps(c3, c3, s3);
-        i += 64;
-    }
-    while i < n {
-        // Masked-off lanes are zero and add nothing.
-        let c = centre(i, tail_mask((n - i).min(16)));
-        s0 = _mm512_fmadd_ps(c, c, s0);
-        i += 16;
-    }
-    let sq = _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
+    // Masked-off lanes are zero and add nothing.
+    let sq = sum4(n, centre, |s, c| _mm512_fmadd_ps(c, c, s));
     let var = _mm512_reduce_add_ps(sq) / n as f32;
     let inv = _mm512_set1_ps(1.0 / (var + eps).sqrt());
     let mut i = 0;
